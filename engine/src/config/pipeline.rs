@@ -1,0 +1,141 @@
+//! A pipeline file: one flow of records from a source entity to a target resource.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Duration, FieldSpec};
+
+/// One flow: read records from a source, keep those the filter accepts, render each into the
+/// target's shape, and write it under an idempotency key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ml-connector pipeline")]
+pub struct PipelineConfig {
+    /// Version of the pipeline format. Only `1` exists.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    /// A unique name: lower-case letters, digits, `-` and `_`. The state ledger is kept under
+    /// it, so renaming a pipeline starts its history afresh.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
+    pub name: String,
+    /// What this pipeline does and why, for the next integrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// A boolean expression; records for which it is false are skipped (not written, not
+    /// failed). Example: `record.email is defined and record.email != ""`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The body sent to the target. Each value is a template (`"{{ record.email | lower }}"`),
+    /// a literal, a nested object, or a list built with `for_each`. A value that is a single
+    /// `{{ expression }}` keeps its JSON type: numbers stay numbers.
+    pub fields: BTreeMap<String, FieldSpec>,
+    /// The idempotency key: a template that names the record in the target for good, e.g.
+    /// `"inv-{{ record.number }}"`. The ledger remembers what was written under each key, so a
+    /// retry or a replay never creates a second copy.
+    pub key: String,
+    /// Where rendered records are written.
+    pub target: TargetConfig,
+    /// Pipelines that must have run before this one (an order needs its store and products).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// What happens to records that cannot be written; the project's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<ErrorPolicy>,
+}
+
+/// Where a pipeline reads its records.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The name of a connection in the project file.
+    pub connection: String,
+    /// What to read, in the connector's words (`customers`, `salesInvoices`, a file name).
+    pub entity: String,
+    /// Incremental reads: the field whose value grows with every change. Without a cursor,
+    /// every run reads everything (unchanged records still cost no write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<CursorConfig>,
+    /// Fields to ask the source for, when it can narrow its answer (OData `$select`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+    /// Related records to read along (OData `$expand`, e.g. `salesInvoiceLines`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expand: Vec<String>,
+    /// Records per page; the project's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub page_size: Option<u32>,
+}
+
+/// The incremental cursor of a source.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CursorConfig {
+    /// The record field that grows with each change (`lastModifiedDateTime`, `ModifiedDate`).
+    pub field: String,
+    /// How the field's values compare.
+    #[serde(default)]
+    pub kind: CursorKind,
+    /// How far behind the watermark to start reading; the project's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<Duration>,
+}
+
+/// How cursor values compare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorKind {
+    /// RFC 3339 timestamps (a missing offset means UTC); the lookback is subtracted.
+    #[default]
+    Timestamp,
+    /// Numbers (a row version, a sequence number); the lookback does not apply.
+    Number,
+}
+
+/// Where a pipeline writes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The name of a connection in the project file.
+    pub connection: String,
+    /// What to write, in the connector's words (e.g. `records` for `jsonl`).
+    pub resource: String,
+    /// The resource's parameters (an audience id, a store id). Values are templates like
+    /// fields, so they can come from `vars`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, FieldSpec>,
+}
+
+/// What happens to records that cannot be written.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorPolicy {
+    /// What to do with a record that fails for a reason a retry cannot fix (an invalid email,
+    /// a template error on its data, a validation error from the target).
+    #[serde(default)]
+    pub record: RecordErrorAction,
+    /// Stop the run once this many records have failed; no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u64>,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        ErrorPolicy { record: RecordErrorAction::DeadLetter, max_failures: None }
+    }
+}
+
+/// What to do with one failed record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordErrorAction {
+    /// Keep the record and its error in the dead-letter store and go on; `replay` retries it.
+    #[default]
+    DeadLetter,
+    /// Stop the run at the first failed record.
+    Fail,
+}

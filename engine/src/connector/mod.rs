@@ -1,0 +1,205 @@
+//! The boundary between the engine and the systems it talks to.
+//!
+//! The engine knows no connector by name. A connector describes itself (settings schema, the
+//! entities it reads, the resources it writes and their parameters), builds target requests with
+//! a pure function, and, once connected, reads pages of records and sends requests. The binary
+//! registers the connectors it ships in a [`Registry`].
+//!
+//! Why requests are built by a pure function: `ml-connector test` and `plan` show the exact
+//! request a target would receive without any network, and the payload hash that makes writes
+//! idempotent is taken over that request.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::Schema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::SecretRef;
+
+/// A connector: the code that knows one system.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The name used in `connector:` in the project file.
+    fn name(&self) -> &'static str;
+    /// One line on what it connects to.
+    fn description(&self) -> &'static str;
+    /// JSON Schema of the connection's `settings`.
+    fn settings_schema(&self) -> Schema;
+    /// The entities its sources read.
+    fn entities(&self) -> Entities;
+    /// The resources its targets write.
+    fn resources(&self) -> Vec<ResourceSpec>;
+    /// The request `resource` would receive for one rendered record. Pure: no I/O.
+    fn build_request(&self, resource: &str, input: &RequestInput<'_>) -> Result<TargetRequest, String>;
+    /// Opens a live connection.
+    async fn connect(&self, settings: &Map<String, Value>, context: &ConnectContext) -> Result<Arc<dyn Connection>, ConnectorError>;
+}
+
+/// The entities a connector's sources can read.
+#[derive(Debug, Clone)]
+pub enum Entities {
+    /// Any name is accepted (e.g. a file name); the text explains what the name means.
+    Any(&'static str),
+    /// Only these.
+    Named(Vec<EntitySpec>),
+}
+
+/// One readable entity.
+#[derive(Debug, Clone)]
+pub struct EntitySpec {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// One writable resource.
+#[derive(Debug, Clone)]
+pub struct ResourceSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub params: Vec<ParamSpec>,
+}
+
+/// One parameter of a resource (`list_id`, `store_id`).
+#[derive(Debug, Clone)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub required: bool,
+}
+
+/// What a target request is built from.
+#[derive(Debug, Clone)]
+pub struct RequestInput<'a> {
+    /// The record's idempotency key.
+    pub key: &'a str,
+    /// The rendered resource parameters.
+    pub params: &'a Map<String, Value>,
+    /// The rendered fields.
+    pub body: &'a Value,
+}
+
+/// A request as a target would receive it. `path` is relative to the connection's base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub body: Value,
+}
+
+/// What a live connection needs from its surroundings.
+#[derive(Clone)]
+pub struct ConnectContext {
+    /// The project directory; relative paths in settings are taken from here.
+    pub project_dir: PathBuf,
+    /// Resolves secret references.
+    pub secrets: Arc<dyn SecretResolver>,
+}
+
+/// Resolves `{secret: NAME}` / `{env: VAR}` to a value. The value is handed to the connector and
+/// nowhere else.
+pub trait SecretResolver: Send + Sync {
+    fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
+}
+
+/// Resolves environment references only; vault references fail with a clear message.
+pub struct EnvSecrets;
+
+impl SecretResolver for EnvSecrets {
+    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
+        match reference {
+            SecretRef::Env(var) => std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set")),
+            SecretRef::Secret(name) => Err(format!("vault secret `{name}` cannot be read: no vault is open")),
+        }
+    }
+}
+
+/// A connector failure that concerns the connection, not one record.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectorError { message: message.into() }
+    }
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    pub entity: String,
+    /// The cursor field, for incremental reads.
+    pub cursor_field: Option<String>,
+    /// Read only records whose cursor is at or after this value (already moved back by the
+    /// lookback). `None` reads everything.
+    pub since: Option<Value>,
+    pub page_size: u32,
+    pub select: Vec<String>,
+    pub expand: Vec<String>,
+}
+
+/// A live connection to one system.
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// Starts reading an entity. Records arrive a page at a time so memory stays flat.
+    async fn read(&self, request: &ReadRequest) -> Result<Box<dyn RecordPages>, ConnectorError>;
+    /// Sends one request built by [`Connector::build_request`].
+    async fn write(&self, request: &TargetRequest) -> WriteOutcome;
+    /// How many requests may be in flight at once, when the project does not say.
+    fn default_concurrency(&self) -> usize;
+}
+
+/// Pages of records from a source.
+#[async_trait]
+pub trait RecordPages: Send {
+    /// The next page, or `None` when the source is exhausted.
+    async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ConnectorError>;
+}
+
+/// What happened to one write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WriteOutcome {
+    /// The target accepted the request. Whether it was a create or an update is the ledger's
+    /// call (it knows whether the key was written before), not the target's.
+    Written { target_id: Option<String>, status: Option<u16> },
+    /// The target refused. `transient` failures (throttling, timeouts, 5xx after retries) are
+    /// tried again by the next run; others go to the dead-letter store under `class`.
+    Failed { transient: bool, status: Option<u16>, class: String, message: String },
+}
+
+/// The connectors a binary ships, by name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    connectors: BTreeMap<&'static str, Arc<dyn Connector>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, connector: Arc<dyn Connector>) {
+        self.connectors.insert(connector.name(), connector);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.connectors.keys().copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.connectors.values()
+    }
+}

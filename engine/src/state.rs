@@ -1,0 +1,97 @@
+//! The engine's view of durable state. The SQLite implementation lives in the `mlc-state`
+//! crate; the engine only knows this trait, so a PostgreSQL store can follow.
+//!
+//! Calls are synchronous and short (one small row each): the store owns its connection and
+//! is fast enough to call from the executor directly.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the ledger remembers about one key of one pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The id the target gave the record, when it reports one.
+    pub target_id: Option<String>,
+    /// Hash of the last request successfully written under this key.
+    pub payload_hash: String,
+    /// When it was written (RFC 3339).
+    pub written_at: String,
+}
+
+/// The operation an audit row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Create,
+    Update,
+    Unchanged,
+    Failed,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Unchanged => "unchanged",
+            Operation::Failed => "failed",
+        }
+    }
+}
+
+/// One audit row: one write attempt (or one skip) of one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub time: String,
+    pub run_id: String,
+    pub pipeline: String,
+    pub key: String,
+    pub operation: Operation,
+    pub http_status: Option<u16>,
+    pub target_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A record that failed for a reason a retry cannot fix, kept with its source payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub pipeline: String,
+    /// The key, when the record got that far.
+    pub key: Option<String>,
+    /// A short class for grouping (`mapping`, `validation`, `compliance`, ...).
+    pub error_class: String,
+    pub error: String,
+    /// The source record as read.
+    pub record: Value,
+    pub run_id: String,
+    pub time: String,
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub read: u64,
+    pub filtered: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+}
+
+/// A failure of the state store itself. Never carries secret values.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StateError(pub String);
+
+/// Durable state of a project.
+pub trait StateStore: Send + Sync {
+    fn ledger_get(&self, pipeline: &str, key: &str) -> Result<Option<LedgerEntry>, StateError>;
+    fn ledger_put(&self, pipeline: &str, key: &str, entry: &LedgerEntry) -> Result<(), StateError>;
+    fn watermark_get(&self, pipeline: &str) -> Result<Option<Value>, StateError>;
+    fn watermark_set(&self, pipeline: &str, value: &Value) -> Result<(), StateError>;
+    fn audit_append(&self, entry: &AuditEntry) -> Result<(), StateError>;
+    fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError>;
+    fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError>;
+    fn run_finished(&self, run_id: &str, finished_at: &str, counts: &RunCounts, error: Option<&str>) -> Result<(), StateError>;
+}
