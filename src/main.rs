@@ -1,1 +1,74 @@
-fn main() {}
+//! The `ml-connector` binary: command-line parsing and output. Everything else lives in the
+//! library crates (`engine`, `state`, the connectors); this crate only wires them together and
+//! decides what the user sees.
+//!
+//! Exit codes: 0 success, 1 a run, test or check failed, 2 invalid configuration or usage.
+
+mod commands;
+mod registry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// ml-connector keeps Business Central and Dynamics GP in step with Mailchimp. Integrations are
+/// YAML pipelines; this binary validates, tests, plans and runs them.
+#[derive(Debug, Parser)]
+#[command(name = "ml-connector", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// More log output on standard error (-v: debug, -vv: trace). `ML_CONNECTOR_LOG` takes a
+    /// filter such as `engine=debug`.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the JSON Schema of the project file, pipelines or mapping tests; or write/check
+    /// the copies in `schemas/`.
+    Schema(commands::schema::Args),
+    /// Check projects and pipelines; print every problem as `file:line:col: message`.
+    Validate {
+        /// Project directories, project files, pipeline files, or directories of projects.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run the mapping tests (`*.test.yaml`) next to the pipelines.
+    Test {
+        /// Project directories, project files, or directories of projects.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+    },
+    /// Dry run: read the sources, render, compare with the ledger and print the requests that
+    /// would be sent. Sends nothing and changes no state.
+    Plan(commands::run::Args),
+    /// Run pipelines once, in dependency order.
+    Run(commands::run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let code = match cli.command {
+        Command::Schema(args) => commands::schema::execute(&args),
+        Command::Validate { paths } => commands::validate::execute(&paths),
+        Command::Test { paths } => commands::test::execute(&paths),
+        Command::Plan(args) => commands::run::execute(&args, true),
+        Command::Run(args) => commands::run::execute(&args, false),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("ML_CONNECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

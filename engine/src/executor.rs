@@ -65,8 +65,11 @@ pub struct PipelineReport {
 }
 
 impl PipelineReport {
+    /// True when every record read is accounted for: written, unchanged, filtered, or kept in
+    /// the dead-letter store. Records that failed transiently (to be retried by the next run),
+    /// a run that stopped early, and a skipped pipeline are not successes.
     pub fn succeeded(&self) -> bool {
-        self.error.is_none() && self.skipped_because.is_none() && self.counts.failed == 0
+        self.error.is_none() && self.skipped_because.is_none() && self.counts.failed == self.counts.dead_lettered
     }
 }
 
@@ -136,6 +139,15 @@ pub fn new_run_id() -> String {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
     format!("{now}-{:08x}", h.finish() as u32)
+}
+
+/// A short, recognisable rendering of a record that has no key yet, for messages.
+fn record_hint(record: &Value) -> String {
+    let text = crate::hash::canonical_json(record);
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 fn now() -> String {
@@ -212,6 +224,7 @@ impl Run<'_, '_> {
         let request = ReadRequest {
             entity: p.source.entity.clone(),
             cursor_field: cursor_cfg.as_ref().map(|c| c.field.clone()),
+            cursor_kind: cursor_cfg.as_ref().map(|c| c.kind).unwrap_or_default(),
             since,
             page_size: p.source.page_size,
             select: p.source.select.clone(),
@@ -243,7 +256,7 @@ impl Run<'_, '_> {
                     Some(c) => match p.cursor_of(&record).map(|v| cursor::normalize(c.kind, v)) {
                         Some(Ok(v)) => Some(v),
                         Some(Err(e)) => {
-                            self.fail_record(None, "cursor", e, record, true)?;
+                            self.fail_record(None, "cursor", e, record)?;
                             continue;
                         }
                         None => None,
@@ -271,7 +284,7 @@ impl Run<'_, '_> {
                         }
                     }
                     Err(e) => {
-                        if let Some(reason) = self.fail_record(None, "mapping", e.to_string(), record, false)? {
+                        if let Some(reason) = self.fail_record(None, "mapping", e.to_string(), record)? {
                             stop = Some(reason);
                             break;
                         }
@@ -354,7 +367,7 @@ impl Run<'_, '_> {
                     }
                     WriteOutcome::Failed { transient: false, status, class, message } => {
                         self.audit(&item.key, Operation::Failed, status, None, Some(&format!("{class}: {message}")))?;
-                        if let Some(reason) = self.fail_record(Some(item.key), &class, message, item.record, false)? {
+                        if let Some(reason) = self.fail_record(Some(item.key), &class, message, item.record)? {
                             stop = Some(reason);
                             break;
                         }
@@ -401,17 +414,20 @@ impl Run<'_, '_> {
 
     /// Records a permanently failed record: dead letter (or, with `fail`, stops the run).
     /// Returns the reason to stop, when the policy says so.
-    fn fail_record(&mut self, key: Option<String>, class: &str, error: String, record: Value, cursor_problem: bool) -> Result<Option<String>, String> {
+    fn fail_record(&mut self, key: Option<String>, class: &str, error: String, record: Value) -> Result<Option<String>, String> {
         self.counts.failed += 1;
         let describe = match &key {
             Some(k) => format!("record `{k}`"),
-            None => "a record".to_owned(),
+            None => format!("record {}", record_hint(&record)),
         };
-        self.emit(PlannedOperation::Failed, key.clone(), None, Some(format!("{class}: {error}")));
+        let shown = key.clone().unwrap_or_else(|| record_hint(&record));
+        self.emit(PlannedOperation::Failed, Some(shown), None, Some(format!("{class}: {error}")));
         let policy = &self.pipeline.on_error;
         if policy.record == RecordErrorAction::Fail {
             return Ok(Some(format!("{describe} failed ({class}): {error}")));
         }
+        // In a dry run the record is counted as it would be stored, so `plan` and `run` agree.
+        self.counts.dead_lettered += 1;
         if !self.options.dry_run {
             let letter = DeadLetter {
                 pipeline: self.pipeline.name.clone(),
@@ -423,9 +439,7 @@ impl Run<'_, '_> {
                 time: now(),
             };
             self.state.dead_letter_put(&letter).map_err(|e| e.to_string())?;
-            self.counts.dead_lettered += 1;
         }
-        let _ = cursor_problem;
         if policy.max_failures.is_some_and(|max| self.counts.failed >= max) {
             return Ok(Some(format!("stopped after {} failed records (on_error.max_failures)", self.counts.failed)));
         }

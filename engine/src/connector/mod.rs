@@ -82,12 +82,15 @@ pub struct RequestInput<'a> {
     pub body: &'a Value,
 }
 
-/// A request as a target would receive it. `path` is relative to the connection's base.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A request as a target would receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetRequest {
+    /// The HTTP method (or, for file targets, the operation), e.g. `PUT`.
     pub method: String,
+    /// The path relative to the connection's base URL (or the file written).
     pub path: String,
+    /// The JSON body.
     #[serde(default)]
     pub body: Value,
 }
@@ -138,6 +141,8 @@ pub struct ReadRequest {
     pub entity: String,
     /// The cursor field, for incremental reads.
     pub cursor_field: Option<String>,
+    /// How cursor values compare.
+    pub cursor_kind: crate::config::CursorKind,
     /// Read only records whose cursor is at or after this value (already moved back by the
     /// lookback). `None` reads everything.
     pub since: Option<Value>,

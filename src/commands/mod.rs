@@ -1,0 +1,57 @@
+//! One module per subcommand.
+
+pub mod run;
+pub mod schema;
+pub mod test;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use engine::diagnostic::Diagnostic;
+use engine::load::{Project, load_project, projects_at};
+
+/// Exit code for success.
+pub const OK: u8 = 0;
+/// Exit code when a run, test or check failed.
+pub const FAILED: u8 = 1;
+/// Exit code for invalid configuration or usage.
+pub const INVALID: u8 = 2;
+
+/// Prints diagnostics, one per line, on standard error.
+pub fn print_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}");
+    }
+}
+
+/// Resolves paths to project files; prints what cannot be resolved.
+pub fn resolve_projects(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        match projects_at(p) {
+            Ok(found) => files.extend(found),
+            Err(d) => diags.push(d),
+        }
+    }
+    files.sort();
+    files.dedup();
+    if diags.is_empty() { Ok(files) } else { Err(diags) }
+}
+
+/// Loads one project, printing its diagnostics when it is invalid.
+pub fn load_one(path: &Path) -> Result<Project, u8> {
+    let files = resolve_projects(&[path.to_path_buf()]).map_err(|d| {
+        print_diagnostics(&d);
+        INVALID
+    })?;
+    let [file] = files.as_slice() else {
+        eprintln!("{}: holds {} projects; name one", path.display(), files.len());
+        return Err(INVALID);
+    };
+    load_project(file, &crate::registry::connectors()).map_err(|d| {
+        print_diagnostics(&d);
+        eprintln!("{} problem(s) found", d.len());
+        INVALID
+    })
+}

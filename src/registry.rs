@@ -1,0 +1,12 @@
+//! The connectors this binary ships. The engine knows none of them by name; this list is the
+//! only place that does.
+
+use std::sync::Arc;
+
+use engine::connector::Registry;
+
+pub fn connectors() -> Registry {
+    let mut registry = Registry::new();
+    registry.register(Arc::new(connector_jsonl::JsonlConnector));
+    registry
+}

@@ -1,0 +1,274 @@
+//! End-to-end tests of the `ml-connector` binary: real files, real SQLite state, the built-in
+//! JSON Lines connector. Each test builds a project in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary project directory.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// A minimal valid project: customers.jsonl → out/members.jsonl.
+    fn valid() -> Self {
+        let f = Fixture::new();
+        f.write("ml-connector.yaml", PROJECT);
+        f.write("pipelines/members.yaml", PIPELINE);
+        f.write("data/customers.jsonl", CUSTOMERS);
+        f
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default()
+    }
+
+    /// Runs the binary in the project directory.
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_ml-connector")).args(args).current_dir(self.path()).env_remove("ML_CONNECTOR_LOG").output().unwrap();
+        Run::from(out)
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+    }
+}
+
+const PROJECT: &str = "\
+version: 1
+name: test
+connections:
+  files:
+    connector: jsonl
+    settings:
+      directory: data
+  out:
+    connector: jsonl
+    settings:
+      directory: out
+vars:
+  list: main
+";
+
+const PIPELINE: &str = "\
+version: 1
+name: members
+source:
+  connection: files
+  entity: customers.jsonl
+  cursor:
+    field: modified
+filter: record.email != \"\"
+key: \"{{ record.number }}\"
+fields:
+  email_address: \"{{ record.email | email }}\"
+  name: \"{{ record.name }}\"
+  amount: \"{{ record.amount }}\"
+target:
+  connection: out
+  resource: records
+  params:
+    file: \"{{ vars.list }}.jsonl\"
+";
+
+const CUSTOMERS: &str = "\
+{\"number\":\"1\",\"email\":\"a@example.com\",\"name\":\"A\",\"amount\":1.5,\"modified\":\"2026-01-01T00:00:00Z\"}
+{\"number\":\"2\",\"email\":\"b@example.com\",\"name\":\"B\",\"amount\":2,\"modified\":\"2026-01-02T00:00:00Z\"}
+{\"number\":\"3\",\"email\":\"\",\"name\":\"C\",\"amount\":3,\"modified\":\"2026-01-03T00:00:00Z\"}
+{\"number\":\"4\",\"email\":\"not-an-email\",\"name\":\"D\",\"amount\":4,\"modified\":\"2026-01-04T00:00:00Z\"}
+";
+
+/// The diagnostics of a failed validation with the temporary directory removed, for snapshots.
+fn diagnostics(f: &Fixture, run: &Run) -> String {
+    run.stderr.replace(&format!("{}/", f.path().display()), "")
+}
+
+#[test]
+fn a_valid_project_validates() {
+    let f = Fixture::valid();
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("ok (1 pipeline(s))"), "{}", r.stdout);
+}
+
+#[test]
+fn a_typo_in_a_key_is_reported_at_its_line_and_column() {
+    let f = Fixture::valid();
+    f.write("pipelines/members.yaml", &PIPELINE.replace("filter:", "filtr:"));
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r), @r"
+    pipelines/members.yaml:8:1: error[schema]: unknown key `filtr` (did you mean `filter`?)
+    1 problem(s) found
+    ");
+}
+
+#[test]
+fn an_unknown_template_variable_is_reported_inside_the_template() {
+    let f = Fixture::valid();
+    f.write("pipelines/members.yaml", &PIPELINE.replace("{{ record.name }}", "{{ recod.name }}"));
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r), @r"
+    pipelines/members.yaml:12:13: error[template]: unknown variable `recod` (did you mean `record`?); templates here can read `record`, `vars`, `pipeline`
+    1 problem(s) found
+    ");
+}
+
+#[test]
+fn a_dependency_cycle_is_reported_where_it_closes() {
+    let f = Fixture::valid();
+    let a = PIPELINE.replace("name: members", "name: a") + "depends_on: [b]\n";
+    let b = PIPELINE.replace("name: members", "name: b") + "depends_on: [a]\n";
+    f.write("pipelines/members.yaml", &a);
+    f.write("pipelines/second.yaml", &b);
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r), @r"
+    pipelines/second.yaml:21:13: error[cycle]: dependency cycle: a → b → a
+    1 problem(s) found
+    ");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let f = Fixture::valid();
+    let broken = PIPELINE
+        .replace("version: 1", "version: 2")
+        .replace("connection: out", "connection: outt")
+        .replace("| email", "| emial")
+        .replace("$", "")
+        + "depends_on: [nothing]\n";
+    f.write("pipelines/members.yaml", &broken);
+    f.write("pipelines/dup.yaml", &PIPELINE.replace("customers.jsonl", "other.jsonl"));
+    f.write("pipelines/bad.yaml", "version: 1\nname: [unclosed\n");
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r));
+}
+
+#[test]
+fn project_file_errors_point_into_the_project_file() {
+    let f = Fixture::valid();
+    f.write("ml-connector.yaml", &PROJECT.replace("connector: jsonl\n    settings:\n      directory: out", "connector: mailchimpp\n    settings:\n      directory: out").replace("directory: data", "directory: 5\n      extra: x"));
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r));
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_position() {
+    let f = Fixture::valid();
+    f.write("pipelines/members.yaml", "version: 1\nname: x\nfields:\n  a: \"unterminated\n");
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("pipelines/members.yaml:") && r.stderr.contains("error[yaml]: YAML syntax error"), "{}", r.stderr);
+}
+
+#[test]
+fn mapping_tests_pass_and_a_wrong_expectation_shows_a_diff() {
+    let f = Fixture::valid();
+    let test = "\
+pipeline: members
+cases:
+  - name: maps a customer
+    record: {number: \"7\", email: \" X@Example.com\", name: X, amount: 3.25}
+    expect:
+      key: \"7\"
+      request:
+        method: APPEND
+        path: main.jsonl
+        body: {key: \"7\", data: {email_address: x@example.com, name: X, amount: 3.25}}
+  - name: drops customers without email
+    record: {number: \"8\", email: \"\", name: Y, amount: 1}
+    expect: {filtered: true}
+";
+    f.write("pipelines/members.test.yaml", test);
+    let r = f.run(&["test"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("mapping tests: 2 passed, 0 failed"), "{}", r.stdout);
+
+    f.write("pipelines/members.test.yaml", &test.replace("amount: 3.25}}", "amount: \"3.25\"}}"));
+    let r = f.run(&["test"]);
+    assert_eq!(r.code, 1);
+    let out = r.stdout.replace(&format!("{}/", f.path().display()), "");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn run_writes_once_and_a_second_run_writes_nothing() {
+    let f = Fixture::valid();
+    let r = f.run(&["run"]);
+    // Record 4 has an invalid email: it fails, goes to dead letters, and the run says so.
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("members: read 4, filtered 1, did create 2, update 0; unchanged 0, failed 1 (1 in dead letters)"), "{}", r.stderr);
+    let written = f.read("out/main.jsonl");
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(written.contains("\"amount\":1.5"), "numbers keep their type: {written}");
+
+    let r = f.run(&["run"]);
+    assert!(r.stderr.contains("did create 0, update 0; unchanged 2"), "{}", r.stderr);
+    assert_eq!(f.read("out/main.jsonl").lines().count(), 2, "no second write");
+
+    // A changed record is an update; the others stay unchanged.
+    f.write("data/customers.jsonl", &CUSTOMERS.replace("\"name\":\"B\"", "\"name\":\"Bee\""));
+    let r = f.run(&["run"]);
+    assert!(r.stderr.contains("did create 0, update 1; unchanged 1"), "{}", r.stderr);
+}
+
+#[test]
+fn plan_prints_requests_and_changes_nothing() {
+    let f = Fixture::valid();
+    let r = f.run(&["plan"]);
+    assert_eq!(r.code, 1, "the invalid email is reported as a failure: {}", r.stderr);
+    assert!(r.stdout.contains("create members 1: APPEND main.jsonl"), "{}", r.stdout);
+    assert!(r.stdout.contains("{\"data\":{\"amount\":1.5,\"email_address\":\"a@example.com\",\"name\":\"A\"},\"key\":\"1\"}"), "{}", r.stdout);
+    assert!(r.stdout.contains("failed members -: mapping: fields.email_address"), "{}", r.stdout);
+    assert!(!f.path().join("out").exists(), "plan wrote to the target");
+    assert!(!f.path().join(".ml-connector").exists(), "plan created state");
+
+    f.run(&["run"]);
+    let r = f.run(&["plan", "--format", "json"]);
+    let unchanged = r.stdout.lines().filter(|l| l.contains("\"operation\":\"unchanged\"")).count();
+    assert_eq!(unchanged, 2, "{}", r.stdout);
+}
+
+#[test]
+fn the_checked_in_schemas_are_fresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ml-connector")).args(["schema", "--check"]).arg(root.join("schemas")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_stock_mappings_validate_and_pass_their_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_ml-connector");
+    let v = Command::new(bin).arg("validate").arg(root.join("mappings")).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let t = Command::new(bin).arg("test").arg(root.join("mappings")).output().unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stdout));
+}
