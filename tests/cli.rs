@@ -40,7 +40,12 @@ impl Fixture {
 
     /// Runs the binary in the project directory.
     fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_ml-connector")).args(args).current_dir(self.path()).env_remove("ML_CONNECTOR_LOG").output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("ML_CONNECTOR_LOG")
+            .output()
+            .unwrap();
         Run::from(out)
     }
 }
@@ -53,7 +58,11 @@ struct Run {
 
 impl From<Output> for Run {
     fn from(o: Output) -> Self {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
     }
 }
 
@@ -148,7 +157,7 @@ fn a_dependency_cycle_is_reported_where_it_closes() {
     let r = f.run(&["validate"]);
     assert_eq!(r.code, 2);
     insta::assert_snapshot!(diagnostics(&f, &r), @r"
-    pipelines/second.yaml:21:13: error[cycle]: dependency cycle: a → b → a
+    pipelines/second.yaml:19:14: error[cycle]: dependency cycle: a → b → a
     1 problem(s) found
     ");
 }
@@ -173,7 +182,15 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn project_file_errors_point_into_the_project_file() {
     let f = Fixture::valid();
-    f.write("ml-connector.yaml", &PROJECT.replace("connector: jsonl\n    settings:\n      directory: out", "connector: mailchimpp\n    settings:\n      directory: out").replace("directory: data", "directory: 5\n      extra: x"));
+    f.write(
+        "ml-connector.yaml",
+        &PROJECT
+            .replace(
+                "connector: jsonl\n    settings:\n      directory: out",
+                "connector: mailchimpp\n    settings:\n      directory: out",
+            )
+            .replace("directory: data", "directory: 5\n      extra: x"),
+    );
     let r = f.run(&["validate"]);
     assert_eq!(r.code, 2);
     insta::assert_snapshot!(diagnostics(&f, &r));
@@ -185,7 +202,11 @@ fn yaml_syntax_errors_have_a_position() {
     f.write("pipelines/members.yaml", "version: 1\nname: x\nfields:\n  a: \"unterminated\n");
     let r = f.run(&["validate"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("pipelines/members.yaml:") && r.stderr.contains("error[yaml]: YAML syntax error"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pipelines/members.yaml:") && r.stderr.contains("error[yaml]: YAML syntax error"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -222,44 +243,110 @@ cases:
 fn run_writes_once_and_a_second_run_writes_nothing() {
     let f = Fixture::valid();
     let r = f.run(&["run"]);
-    // Record 4 has an invalid email: it fails, goes to dead letters, and the run says so.
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("members: read 4, filtered 1, did create 2, update 0; unchanged 0, failed 1 (1 in dead letters)"), "{}", r.stderr);
+    // Record 4 has an invalid email: it goes to dead letters with its reason, and the run,
+    // having accounted for every record, succeeds.
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("members: read 4, filtered 1, did create 2, update 0; unchanged 0, failed 1 (1 in dead letters)"),
+        "{}",
+        r.stderr
+    );
     let written = f.read("out/main.jsonl");
     assert_eq!(written.lines().count(), 2, "{written}");
     assert!(written.contains("\"amount\":1.5"), "numbers keep their type: {written}");
 
+    // Incremental: the second run re-reads only the lookback window (record 4) and writes
+    // nothing; the dead letter is refreshed, not duplicated.
     let r = f.run(&["run"]);
-    assert!(r.stderr.contains("did create 0, update 0; unchanged 2"), "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("members: read 1, filtered 0, did create 0, update 0; unchanged 0, failed 1 (1 in dead letters)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(f.read("out/main.jsonl").lines().count(), 2, "no second write");
+    let db = state::SqliteStore::open(&f.path().join(".ml-connector/state.db")).unwrap();
+    assert_eq!(db.dead_letters(Some("members"), false).unwrap().len(), 1);
 
-    // A changed record is an update; the others stay unchanged.
-    f.write("data/customers.jsonl", &CUSTOMERS.replace("\"name\":\"B\"", "\"name\":\"Bee\""));
+    // A record changed after the watermark is read again and updated; unchanged ones are not.
+    let changed = CUSTOMERS.replace(
+        "\"name\":\"B\",\"amount\":2,\"modified\":\"2026-01-02T00:00:00Z\"",
+        "\"name\":\"Bee\",\"amount\":2,\"modified\":\"2026-01-05T00:00:00Z\"",
+    );
+    f.write("data/customers.jsonl", &changed);
     let r = f.run(&["run"]);
-    assert!(r.stderr.contains("did create 0, update 1; unchanged 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("did create 0, update 1; unchanged 0"), "{}", r.stderr);
+    assert_eq!(f.read("out/main.jsonl").lines().count(), 3);
+}
+
+#[test]
+fn a_full_read_of_unchanged_data_writes_nothing() {
+    let f = Fixture::valid();
+    f.write("pipelines/members.yaml", &PIPELINE.replace("  cursor:\n    field: modified\n", ""));
+    assert_eq!(f.run(&["run"]).code, 0);
+    let r = f.run(&["run"]);
+    assert!(
+        r.stderr.contains("members: read 4, filtered 1, did create 0, update 0; unchanged 2, failed 1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.read("out/main.jsonl").lines().count(), 2);
+    let db = state::SqliteStore::open(&f.path().join(".ml-connector/state.db")).unwrap();
+    let unchanged = db
+        .audit_query(&state::AuditFilter { operation: Some(engine::state::Operation::Unchanged), ..Default::default() })
+        .unwrap();
+    assert_eq!(unchanged.len(), 2, "the audit trail shows the skipped writes");
 }
 
 #[test]
 fn plan_prints_requests_and_changes_nothing() {
     let f = Fixture::valid();
     let r = f.run(&["plan"]);
-    assert_eq!(r.code, 1, "the invalid email is reported as a failure: {}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("create members 1: APPEND main.jsonl"), "{}", r.stdout);
-    assert!(r.stdout.contains("{\"data\":{\"amount\":1.5,\"email_address\":\"a@example.com\",\"name\":\"A\"},\"key\":\"1\"}"), "{}", r.stdout);
-    assert!(r.stdout.contains("failed members -: mapping: fields.email_address"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("{\"data\":{\"amount\":1.5,\"email_address\":\"a@example.com\",\"name\":\"A\"},\"key\":\"1\"}"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("failed members {\"amount\":4,\"email\":\"not-an-email\""), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("mapping: fields.email_address: `not-an-email` is not a valid email address"),
+        "{}",
+        r.stdout
+    );
     assert!(!f.path().join("out").exists(), "plan wrote to the target");
     assert!(!f.path().join(".ml-connector").exists(), "plan created state");
 
     f.run(&["run"]);
+    let changed = CUSTOMERS.replace(
+        "\"name\":\"B\",\"amount\":2,\"modified\":\"2026-01-02T00:00:00Z\"",
+        "\"name\":\"Bee\",\"amount\":2,\"modified\":\"2026-01-05T00:00:00Z\"",
+    );
+    f.write("data/customers.jsonl", &changed);
     let r = f.run(&["plan", "--format", "json"]);
-    let unchanged = r.stdout.lines().filter(|l| l.contains("\"operation\":\"unchanged\"")).count();
-    assert_eq!(unchanged, 2, "{}", r.stdout);
+    let events: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let updates: Vec<&serde_json::Value> = events.iter().filter(|e| e["operation"] == "update").collect();
+    assert_eq!(updates.len(), 1, "{}", r.stdout);
+    assert_eq!(updates[0]["key"], "2");
+    assert_eq!(updates[0]["request"]["body"]["data"]["name"], "Bee");
+    assert_eq!(f.read("out/main.jsonl").lines().count(), 2, "plan wrote nothing");
+    // The watermark did not move: the same plan again shows the same update.
+    let again = f.run(&["plan", "--format", "json"]);
+    assert_eq!(again.stdout, r.stdout);
 }
 
 #[test]
 fn the_checked_in_schemas_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(env!("CARGO_BIN_EXE_ml-connector")).args(["schema", "--check"]).arg(root.join("schemas")).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+        .args(["schema", "--check"])
+        .arg(root.join("schemas"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -64,10 +64,15 @@ fn json_text_in_order(value: &Value, reverse: bool) -> String {
             if reverse {
                 keys.reverse();
             }
-            let parts: Vec<String> = keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), json_text_in_order(&map[*k], reverse))).collect();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), json_text_in_order(&map[*k], reverse)))
+                .collect();
             format!("{{{}}}", parts.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(|v| json_text_in_order(v, reverse)).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(|v| json_text_in_order(v, reverse)).collect::<Vec<_>>().join(","))
+        }
         other => other.to_string(),
     }
 }

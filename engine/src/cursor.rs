@@ -13,11 +13,19 @@ pub fn normalize(kind: CursorKind, value: &Value) -> Result<Value, String> {
     match kind {
         CursorKind::Timestamp => {
             let text = value.as_str().ok_or_else(|| format!("cursor value {value} is not a timestamp"))?;
-            parse_timestamp(text).map(|ts| Value::String(ts.to_string())).map_err(|e| format!("cursor value {value}: {e}"))
+            parse_timestamp(text)
+                .map(|ts| Value::String(ts.to_string()))
+                .map_err(|e| format!("cursor value {value}: {e}"))
         }
         CursorKind::Number => match value {
             Value::Number(_) => Ok(value.clone()),
-            Value::String(s) => s.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).ok_or_else(|| format!("cursor value {value} is not a number")),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| format!("cursor value {value} is not a number")),
             _ => Err(format!("cursor value {value} is not a number")),
         },
     }

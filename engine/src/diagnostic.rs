@@ -57,8 +57,7 @@ impl fmt::Display for Diagnostic {
 /// Sorts diagnostics by file and position and drops exact repeats (a node reached through two
 /// schema branches can report the same problem twice).
 pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
-    diagnostics.sort_by(|a, b| {
-        (&a.file, a.position, a.code, &a.message).cmp(&(&b.file, b.position, b.code, &b.message))
-    });
+    diagnostics
+        .sort_by(|a, b| (&a.file, a.position, a.code, &a.message).cmp(&(&b.file, b.position, b.code, &b.message)));
     diagnostics.dedup();
 }

@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::config::RecordErrorAction;
 use crate::connector::{ConnectContext, Connection, ReadRequest, Registry, TargetRequest, WriteOutcome};
 use crate::cursor;
-use crate::config::RecordErrorAction;
 use crate::load::Project;
 use crate::pipeline::{MapOutcome, Pipeline};
 use crate::state::{AuditEntry, DeadLetter, LedgerEntry, Operation, RunCounts, StateError, StateStore};
@@ -92,8 +92,12 @@ impl<'a> Connections<'a> {
             return Ok(c.clone());
         }
         let config = self.project.config.connections.get(name).ok_or_else(|| format!("unknown connection `{name}`"))?;
-        let connector = self.registry.get(&config.connector).ok_or_else(|| format!("unknown connector `{}`", config.connector))?;
-        let connection = connector.connect(&config.settings, &self.context).await.map_err(|e| format!("connection `{name}`: {e}"))?;
+        let connector =
+            self.registry.get(&config.connector).ok_or_else(|| format!("unknown connector `{}`", config.connector))?;
+        let connection = connector
+            .connect(&config.settings, &self.context)
+            .await
+            .map_err(|e| format!("connection `{name}`: {e}"))?;
         let permits = config.concurrency.unwrap_or_else(|| connection.default_concurrency()).max(1);
         let entry = (connection, Arc::new(Semaphore::new(permits)));
         self.open.insert(name.to_owned(), entry.clone());
@@ -116,7 +120,8 @@ pub async fn run_project(
         if !only.is_empty() && !only.contains(&pipeline.name) {
             continue;
         }
-        let failed_dep = pipeline.depends_on.iter().find(|d| reports.iter().any(|r| &r.pipeline == *d && !r.succeeded()));
+        let failed_dep =
+            pipeline.depends_on.iter().find(|d| reports.iter().any(|r| &r.pipeline == *d && !r.succeeded()));
         if let Some(dep) = failed_dep {
             reports.push(PipelineReport {
                 pipeline: pipeline.name.clone(),
@@ -198,10 +203,22 @@ impl Run<'_, '_> {
             // A failure to record the end of a run must not hide the run's own error.
             let _ = self.state.run_finished(&self.run_id, &now(), &self.counts, error.as_deref());
         }
-        PipelineReport { pipeline: self.pipeline.name.clone(), run_id: self.run_id, counts: self.counts, error, skipped_because: None }
+        PipelineReport {
+            pipeline: self.pipeline.name.clone(),
+            run_id: self.run_id,
+            counts: self.counts,
+            error,
+            skipped_because: None,
+        }
     }
 
-    fn emit(&mut self, operation: PlannedOperation, key: Option<String>, request: Option<TargetRequest>, error: Option<String>) {
+    fn emit(
+        &mut self,
+        operation: PlannedOperation,
+        key: Option<String>,
+        request: Option<TargetRequest>,
+        error: Option<String>,
+    ) {
         let event = RecordEvent { pipeline: self.pipeline.name.clone(), operation, key, request, error };
         (self.on_record)(&event);
     }
@@ -274,7 +291,14 @@ impl Run<'_, '_> {
                         self.emit(PlannedOperation::Filtered, None, None, None);
                     }
                     Ok(MapOutcome::Mapped(m)) => {
-                        let entry = Pending { key: m.key, request: m.request, hash: m.hash, operation: Operation::Create, record, cursor: record_cursor };
+                        let entry = Pending {
+                            key: m.key,
+                            request: m.request,
+                            hash: m.hash,
+                            operation: Operation::Create,
+                            record,
+                            cursor: record_cursor,
+                        };
                         match by_key.get(&entry.key) {
                             Some(&i) => pending[i] = entry,
                             None => {
@@ -316,8 +340,16 @@ impl Run<'_, '_> {
 
             if self.options.dry_run {
                 for item in to_write {
-                    let op = if item.operation == Operation::Create { PlannedOperation::Create } else { PlannedOperation::Update };
-                    if op == PlannedOperation::Create { self.counts.created += 1 } else { self.counts.updated += 1 }
+                    let op = if item.operation == Operation::Create {
+                        PlannedOperation::Create
+                    } else {
+                        PlannedOperation::Update
+                    };
+                    if op == PlannedOperation::Create {
+                        self.counts.created += 1
+                    } else {
+                        self.counts.updated += 1
+                    }
                     self.emit(op, Some(item.key), Some(item.request), None);
                 }
                 continue;
@@ -340,7 +372,11 @@ impl Run<'_, '_> {
             for (item, outcome) in to_write.into_iter().zip(results) {
                 match outcome {
                     WriteOutcome::Written { target_id, status } => {
-                        let entry = LedgerEntry { target_id: target_id.clone(), payload_hash: item.hash.clone(), written_at: now() };
+                        let entry = LedgerEntry {
+                            target_id: target_id.clone(),
+                            payload_hash: item.hash.clone(),
+                            written_at: now(),
+                        };
                         self.state.ledger_put(&p.name, &item.key, &entry).map_err(state_err)?;
                         self.audit(&item.key, item.operation, status, target_id, None)?;
                         let op = if item.operation == Operation::Create {
@@ -398,7 +434,14 @@ impl Run<'_, '_> {
         }
     }
 
-    fn audit(&self, key: &str, operation: Operation, status: Option<u16>, target_id: Option<String>, error: Option<&str>) -> Result<(), String> {
+    fn audit(
+        &self,
+        key: &str,
+        operation: Operation,
+        status: Option<u16>,
+        target_id: Option<String>,
+        error: Option<&str>,
+    ) -> Result<(), String> {
         let entry = AuditEntry {
             time: now(),
             run_id: self.run_id.clone(),
@@ -414,7 +457,13 @@ impl Run<'_, '_> {
 
     /// Records a permanently failed record: dead letter (or, with `fail`, stops the run).
     /// Returns the reason to stop, when the policy says so.
-    fn fail_record(&mut self, key: Option<String>, class: &str, error: String, record: Value) -> Result<Option<String>, String> {
+    fn fail_record(
+        &mut self,
+        key: Option<String>,
+        class: &str,
+        error: String,
+        record: Value,
+    ) -> Result<Option<String>, String> {
         self.counts.failed += 1;
         let describe = match &key {
             Some(k) => format!("record `{k}`"),

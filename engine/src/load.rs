@@ -106,19 +106,26 @@ pub fn load_project(project_file: &Path, registry: &Registry) -> Result<Project,
     for file in discover_pipeline_files(&dir, &config, project_file, &project_doc.source_map, &mut diags) {
         let Some((pc, doc)) = load_typed::<PipelineConfig>(&file, &pipeline_schema, &mut diags) else { continue };
         let name_pos = doc.source_map.position("/name");
-        if let Some((first_file, first_pos)) = names.get(&pc.name) {
-            diags.push(Diagnostic::new(
-                &file,
-                name_pos,
-                "duplicate",
-                format!("pipeline name `{}` is already used at {}:{}:{}", pc.name, first_file.display(), first_pos.line, first_pos.column),
-            ));
-            continue;
+        let duplicate_of = names.get(&pc.name).cloned();
+        if duplicate_of.is_none() {
+            names.insert(pc.name.clone(), (file.clone(), name_pos.unwrap_or_default()));
         }
-        names.insert(pc.name.clone(), (file.clone(), name_pos.unwrap_or_default()));
+        // A duplicate is still compiled, so its other problems are reported too.
         let mut compiler = Compiler { file: &file, map: &doc.source_map, templates, diags: &mut diags };
-        if let Some(p) = compiler.pipeline(pc, &config, registry, vars.clone()) {
-            pipelines.push((p, doc.source_map));
+        let compiled = compiler.pipeline(pc, &config, registry, vars.clone());
+        match (duplicate_of, compiled) {
+            (Some((first_file, first_pos)), _) => {
+                let name = doc.value.get("name").and_then(Value::as_str).unwrap_or_default();
+                let message = format!(
+                    "pipeline name `{name}` is already used at {}:{}:{}",
+                    first_file.display(),
+                    first_pos.line,
+                    first_pos.column
+                );
+                diags.push(Diagnostic::new(&file, name_pos, "duplicate", message));
+            }
+            (None, Some(p)) => pipelines.push((p, doc.source_map)),
+            (None, None) => {}
         }
     }
 
@@ -130,7 +137,13 @@ pub fn load_project(project_file: &Path, registry: &Registry) -> Result<Project,
     Ok(Project { dir, file: project_file.to_path_buf(), config, pipelines: ordered })
 }
 
-fn discover_pipeline_files(dir: &Path, config: &ProjectConfig, project_file: &Path, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+fn discover_pipeline_files(
+    dir: &Path,
+    config: &ProjectConfig,
+    project_file: &Path,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for (i, entry) in config.pipelines.iter().enumerate() {
         let path = dir.join(entry);
@@ -144,7 +157,12 @@ fn discover_pipeline_files(dir: &Path, config: &ProjectConfig, project_file: &Pa
             files.push(path);
         } else {
             let pos = map.position(&format!("/pipelines/{i}"));
-            diags.push(Diagnostic::new(project_file, pos, "reference", format!("`{entry}` is neither a pipeline file nor a directory")));
+            diags.push(Diagnostic::new(
+                project_file,
+                pos,
+                "reference",
+                format!("`{entry}` is neither a pipeline file nor a directory"),
+            ));
         }
     }
     files
@@ -163,7 +181,11 @@ pub fn is_test_file(p: &Path) -> bool {
 }
 
 /// Reads a YAML file, checks it against `schema`, and deserializes it.
-pub fn load_typed<T: DeserializeOwned>(file: &Path, schema: &Value, diags: &mut Vec<Diagnostic>) -> Option<(T, YamlDocument)> {
+pub fn load_typed<T: DeserializeOwned>(
+    file: &Path,
+    schema: &Value,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(T, YamlDocument)> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -180,13 +202,15 @@ pub fn load_typed<T: DeserializeOwned>(file: &Path, schema: &Value, diags: &mut 
     };
     let before = diags.len();
     schema_diagnostics(file, schema, &doc, diags);
-    if diags.len() > before {
-        return None;
-    }
+    let schema_ok = diags.len() == before;
+    // Even with schema errors, a file that still deserializes (a wrong `version`, a value out
+    // of range) goes on to the semantic checks, so one run reports every problem.
     match serde_path_to_error::deserialize::<_, T>(&doc.value) {
         Ok(value) => Some((value, doc)),
+        Err(_) if !schema_ok => None,
         Err(e) => {
-            let pointer: String = e.path().iter().map(|s| format!("/{}", escape_pointer_segment(&s.to_string()))).collect();
+            let pointer: String =
+                e.path().iter().map(|s| format!("/{}", escape_pointer_segment(&s.to_string()))).collect();
             diags.push(Diagnostic::new(file, doc.source_map.position(&pointer), "schema", e.into_inner().to_string()));
             None
         }
@@ -210,14 +234,24 @@ pub fn schema_diagnostics(file: &Path, schema: &Value, doc: &YamlDocument, diags
                 for key in unexpected {
                     let at = format!("{pointer}/{}", escape_pointer_segment(key));
                     let hint = suggest(key, known_keys.iter().map(String::as_str));
-                    diags.push(Diagnostic::new(file, doc.source_map.key_position(&at), "schema", format!("unknown key `{key}`{hint}")));
+                    diags.push(Diagnostic::new(
+                        file,
+                        doc.source_map.key_position(&at),
+                        "schema",
+                        format!("unknown key `{key}`{hint}"),
+                    ));
                 }
             }
             // An if/then failure repeats the errors of the branch, which are reported on their own.
             ValidationErrorKind::FalseSchema => {}
             _ => {
                 let place = if pointer.is_empty() { String::new() } else { format!(" (at {pointer})") };
-                diags.push(Diagnostic::new(file, doc.source_map.position(&pointer), "schema", format!("{}{place}", error.masked())));
+                diags.push(Diagnostic::new(
+                    file,
+                    doc.source_map.position(&pointer),
+                    "schema",
+                    format!("{}{place}", error.masked()),
+                ));
             }
         }
     }
@@ -255,20 +289,43 @@ impl Compiler<'_> {
         self.diags.push(Diagnostic::new(self.file, self.map.position(pointer), code, message));
     }
 
-    fn pipeline(&mut self, pc: PipelineConfig, project: &ProjectConfig, registry: &Registry, vars: TplValue) -> Option<Pipeline> {
+    fn pipeline(
+        &mut self,
+        pc: PipelineConfig,
+        project: &ProjectConfig,
+        registry: &Registry,
+        vars: TplValue,
+    ) -> Option<Pipeline> {
         let before = self.diags.len();
         let connection_names = || project.connections.keys().map(String::as_str);
 
         // Source.
         let source_conn = project.connections.get(&pc.source.connection);
         match source_conn {
-            None => self.report("/source/connection", "reference", format!("unknown connection `{}`{}", pc.source.connection, known_list(connection_names(), &pc.source.connection))),
+            None => self.report(
+                "/source/connection",
+                "reference",
+                format!(
+                    "unknown connection `{}`{}",
+                    pc.source.connection,
+                    known_list(connection_names(), &pc.source.connection)
+                ),
+            ),
             Some(conn) => {
                 if let Some(connector) = registry.get(&conn.connector) {
                     if let Entities::Named(list) = connector.entities() {
                         if !list.iter().any(|e| e.name == pc.source.entity) {
                             let names = list.iter().map(|e| e.name);
-                            self.report("/source/entity", "reference", format!("connector `{}` has no entity `{}`{}", conn.connector, pc.source.entity, known_list(names, &pc.source.entity)));
+                            self.report(
+                                "/source/entity",
+                                "reference",
+                                format!(
+                                    "connector `{}` has no entity `{}`{}",
+                                    conn.connector,
+                                    pc.source.entity,
+                                    known_list(names, &pc.source.entity)
+                                ),
+                            );
                         }
                     }
                 }
@@ -278,7 +335,15 @@ impl Compiler<'_> {
         // Target.
         let target_connector = match project.connections.get(&pc.target.connection) {
             None => {
-                self.report("/target/connection", "reference", format!("unknown connection `{}`{}", pc.target.connection, known_list(connection_names(), &pc.target.connection)));
+                self.report(
+                    "/target/connection",
+                    "reference",
+                    format!(
+                        "unknown connection `{}`{}",
+                        pc.target.connection,
+                        known_list(connection_names(), &pc.target.connection)
+                    ),
+                );
                 None
             }
             Some(conn) => registry.get(&conn.connector).cloned(),
@@ -288,18 +353,39 @@ impl Compiler<'_> {
             match resources.iter().find(|r| r.name == pc.target.resource) {
                 None => {
                     let names = resources.iter().map(|r| r.name);
-                    self.report("/target/resource", "reference", format!("connector `{}` has no resource `{}`{}", connector.name(), pc.target.resource, known_list(names, &pc.target.resource)));
+                    self.report(
+                        "/target/resource",
+                        "reference",
+                        format!(
+                            "connector `{}` has no resource `{}`{}",
+                            connector.name(),
+                            pc.target.resource,
+                            known_list(names, &pc.target.resource)
+                        ),
+                    );
                 }
                 Some(resource) => {
                     for name in pc.target.params.keys() {
                         if !resource.params.iter().any(|p| p.name == name) {
                             let at = format!("/target/params/{}", escape_pointer_segment(name));
                             let hint = known_list(resource.params.iter().map(|p| p.name), name);
-                            self.diags.push(Diagnostic::new(self.file, self.map.key_position(&at), "reference", format!("resource `{}` has no parameter `{name}`{hint}", resource.name)));
+                            self.diags.push(Diagnostic::new(
+                                self.file,
+                                self.map.key_position(&at),
+                                "reference",
+                                format!("resource `{}` has no parameter `{name}`{hint}", resource.name),
+                            ));
                         }
                     }
                     for p in resource.params.iter().filter(|p| p.required && !pc.target.params.contains_key(p.name)) {
-                        self.report("/target", "reference", format!("resource `{}` needs the parameter `{}` ({})", resource.name, p.name, p.description));
+                        self.report(
+                            "/target",
+                            "reference",
+                            format!(
+                                "resource `{}` needs the parameter `{}` ({})",
+                                resource.name, p.name, p.description
+                            ),
+                        );
                     }
                 }
             }
@@ -328,7 +414,11 @@ impl Compiler<'_> {
             source: Source {
                 connection: pc.source.connection,
                 entity: pc.source.entity,
-                cursor: pc.source.cursor.map(|c| Cursor { field: c.field, kind: c.kind, lookback: c.lookback.unwrap_or(defaults.lookback) }),
+                cursor: pc.source.cursor.map(|c| Cursor {
+                    field: c.field,
+                    kind: c.kind,
+                    lookback: c.lookback.unwrap_or(defaults.lookback),
+                }),
                 select: pc.source.select,
                 expand: pc.source.expand,
                 page_size: pc.source.page_size.unwrap_or(defaults.page_size),
@@ -336,7 +426,12 @@ impl Compiler<'_> {
             filter: filter.flatten(),
             fields: fields?,
             key: key?,
-            target: Target { connection: pc.target.connection, resource: pc.target.resource, params: params?, connector: target_connector? },
+            target: Target {
+                connection: pc.target.connection,
+                resource: pc.target.resource,
+                params: params?,
+                connector: target_connector?,
+            },
             depends_on: pc.depends_on,
             on_error: pc.on_error.unwrap_or_else(|| defaults.on_error.clone()),
             vars,
@@ -366,7 +461,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn object(&mut self, pointer: &str, fields: &BTreeMap<String, FieldSpec>, vars: &[&str]) -> Option<BTreeMap<String, Field>> {
+    fn object(
+        &mut self,
+        pointer: &str,
+        fields: &BTreeMap<String, FieldSpec>,
+        vars: &[&str],
+    ) -> Option<BTreeMap<String, Field>> {
         let mut out = BTreeMap::new();
         let mut ok = true;
         for (name, spec) in fields {
@@ -387,7 +487,8 @@ impl Compiler<'_> {
             FieldSpec::Literal(v) => Some(Field::Literal(v.clone())),
             FieldSpec::Object(fields) => self.object(pointer, fields, vars).map(Field::Object),
             FieldSpec::List(items) => {
-                let compiled: Vec<Option<Field>> = items.iter().enumerate().map(|(i, f)| self.field(&format!("{pointer}/{i}"), f, vars)).collect();
+                let compiled: Vec<Option<Field>> =
+                    items.iter().enumerate().map(|(i, f)| self.field(&format!("{pointer}/{i}"), f, vars)).collect();
                 compiled.into_iter().collect::<Option<Vec<_>>>().map(Field::List)
             }
             FieldSpec::ForEach(fe) => {
@@ -403,10 +504,16 @@ impl Compiler<'_> {
                     None => Some(None),
                 };
                 let element = match (&fe.fields, &fe.value) {
-                    (Some(fields), None) => self.object(&format!("{pointer}/fields"), fields, ITEM_VARS).map(Field::Object),
+                    (Some(fields), None) => {
+                        self.object(&format!("{pointer}/fields"), fields, ITEM_VARS).map(Field::Object)
+                    }
                     (None, Some(value)) => self.field(&format!("{pointer}/value"), value, ITEM_VARS),
                     _ => {
-                        self.report(pointer, "schema", "a `for_each` needs exactly one of `fields` (objects) or `value` (plain values)".to_owned());
+                        self.report(
+                            pointer,
+                            "schema",
+                            "a `for_each` needs exactly one of `fields` (objects) or `value` (plain values)".to_owned(),
+                        );
                         None
                     }
                 };
@@ -426,13 +533,22 @@ fn known_list<'a>(names: impl Iterator<Item = &'a str> + Clone, wanted: &str) ->
 }
 
 /// Orders pipelines so each comes after its dependencies; reports unknown names and cycles.
-fn order_by_dependencies(pipelines: Vec<(Pipeline, SourceMap)>, names: &HashMap<String, (PathBuf, Position)>, diags: &mut Vec<Diagnostic>) -> Vec<Pipeline> {
+fn order_by_dependencies(
+    pipelines: Vec<(Pipeline, SourceMap)>,
+    names: &HashMap<String, (PathBuf, Position)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Pipeline> {
     let index: HashMap<&str, usize> = pipelines.iter().enumerate().map(|(i, (p, _))| (p.name.as_str(), i)).collect();
     for (p, map) in &pipelines {
         for (i, dep) in p.depends_on.iter().enumerate() {
             if !names.contains_key(dep) {
                 let hint = known_list(names.keys().map(String::as_str), dep);
-                diags.push(Diagnostic::new(&p.file, map.position(&format!("/depends_on/{i}")), "reference", format!("unknown pipeline `{dep}` in depends_on{hint}")));
+                diags.push(Diagnostic::new(
+                    &p.file,
+                    map.position(&format!("/depends_on/{i}")),
+                    "reference",
+                    format!("unknown pipeline `{dep}` in depends_on{hint}"),
+                ));
             }
         }
     }
@@ -447,7 +563,16 @@ fn order_by_dependencies(pipelines: Vec<(Pipeline, SourceMap)>, names: &HashMap<
     let mut marks = vec![Mark::White; pipelines.len()];
     let mut order = Vec::new();
     let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
-    fn visit(i: usize, pipelines: &[(Pipeline, SourceMap)], index: &HashMap<&str, usize>, marks: &mut [Mark], stack: &mut Vec<usize>, order: &mut Vec<usize>, diags: &mut Vec<Diagnostic>, reported: &mut BTreeSet<Vec<usize>>) {
+    fn visit(
+        i: usize,
+        pipelines: &[(Pipeline, SourceMap)],
+        index: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+        diags: &mut Vec<Diagnostic>,
+        reported: &mut BTreeSet<Vec<usize>>,
+    ) {
         marks[i] = Mark::Grey;
         stack.push(i);
         let (p, map) = &pipelines[i];
@@ -463,7 +588,12 @@ fn order_by_dependencies(pipelines: Vec<(Pipeline, SourceMap)>, names: &HashMap<
                     if j != i && reported.insert(canonical) {
                         cycle.push(j);
                         let path: Vec<&str> = cycle.iter().map(|&k| pipelines[k].0.name.as_str()).collect();
-                        diags.push(Diagnostic::new(&p.file, map.position(&format!("/depends_on/{d}")), "cycle", format!("dependency cycle: {}", path.join(" → "))));
+                        diags.push(Diagnostic::new(
+                            &p.file,
+                            map.position(&format!("/depends_on/{d}")),
+                            "cycle",
+                            format!("dependency cycle: {}", path.join(" → ")),
+                        ));
                     }
                 }
                 Mark::Black => {}
@@ -485,6 +615,9 @@ fn order_by_dependencies(pipelines: Vec<(Pipeline, SourceMap)>, names: &HashMap<
 /// Loads every project a path names: a project file, a project directory, a pipeline file (its
 /// project), or a directory of projects. Diagnostics for paths that hold no project too.
 pub fn projects_at(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    // `./x` and `x` name the same file; diagnostics should print it one way.
+    let path: PathBuf = path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path.as_path() };
     if !path.exists() {
         return Err(Diagnostic::file(path, "io", "no such file or directory"));
     }
@@ -495,7 +628,9 @@ pub fn projects_at(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         }
         return Ok(found);
     }
-    find_project_file(path).map(|p| vec![p]).ok_or_else(|| Diagnostic::file(path, "io", format!("no {PROJECT_FILE} here or in a parent directory")))
+    find_project_file(path)
+        .map(|p| vec![p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()])
+        .ok_or_else(|| Diagnostic::file(path, "io", format!("no {PROJECT_FILE} here or in a parent directory")))
 }
 
 /// A cheap, shareable handle for code that needs the connectors and a loaded project.

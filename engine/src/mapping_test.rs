@@ -103,14 +103,24 @@ pub fn run_test_file(project: &Project, file: &Path) -> Result<Vec<CaseResult>, 
     };
     let Some(pipeline) = project.pipeline(&tests.pipeline) else {
         let known: Vec<&str> = project.pipelines.iter().map(|p| p.name.as_str()).collect();
-        return Err(vec![Diagnostic::new(file, doc.source_map.position("/pipeline"), "reference", format!("unknown pipeline `{}` (known: {})", tests.pipeline, known.join(", ")))]);
+        return Err(vec![Diagnostic::new(
+            file,
+            doc.source_map.position("/pipeline"),
+            "reference",
+            format!("unknown pipeline `{}` (known: {})", tests.pipeline, known.join(", ")),
+        )]);
     };
     let mut results = Vec::new();
     for (i, case) in tests.cases.iter().enumerate() {
         let e = &case.expect;
         if e.filtered.is_none() && e.key.is_none() && e.request.is_none() && e.error.is_none() {
             let pos = doc.source_map.position(&format!("/cases/{i}/expect"));
-            return Err(vec![Diagnostic::new(file, pos, "schema", "an expectation needs `filtered`, `error`, `key` or `request`")]);
+            return Err(vec![Diagnostic::new(
+                file,
+                pos,
+                "schema",
+                "an expectation needs `filtered`, `error`, `key` or `request`",
+            )]);
         }
         let failure = check_case(&pipeline.map_record(&case.record), e);
         results.push(CaseResult { file: file.to_path_buf(), name: case.name.clone(), failure });

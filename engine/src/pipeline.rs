@@ -63,7 +63,10 @@ pub struct Target {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("connection", &self.connection).field("resource", &self.resource).finish_non_exhaustive()
+        f.debug_struct("Target")
+            .field("connection", &self.connection)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,7 +125,8 @@ impl Pipeline {
             _ => Map::new(),
         };
         let input = RequestInput { key: &key, params: &params, body: &body };
-        let request = self.target.connector.build_request(&self.target.resource, &input).map_err(|m| err("target", m))?;
+        let request =
+            self.target.connector.build_request(&self.target.resource, &input).map_err(|m| err("target", m))?;
         let hash = payload_hash(&serde_json::to_value(&request).expect("a request always serializes"));
         Ok(MapOutcome::Mapped(Mapped { key, request, hash }))
     }
@@ -138,7 +142,12 @@ fn err(place: impl Into<String>, message: String) -> RecordError {
     RecordError { place: place.into(), message }
 }
 
-fn render_object(fields: &BTreeMap<String, Field>, record: &Value, ctx: &TplValue, place: &str) -> Result<Value, RecordError> {
+fn render_object(
+    fields: &BTreeMap<String, Field>,
+    record: &Value,
+    ctx: &TplValue,
+    place: &str,
+) -> Result<Value, RecordError> {
     let mut out = Map::new();
     for (name, field) in fields {
         let place = format!("{place}.{name}");

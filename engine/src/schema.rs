@@ -58,7 +58,10 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
     let mut schema = settings().into_generator().into_root_schema_for::<PipelineConfig>().to_value();
     // Resources and entities depend on the connection's connector, which only the project file
     // knows, so they are checked by `validate`; the schema lists them for editors.
-    let resources: Vec<String> = registry.iter().flat_map(|c| c.resources().into_iter().map(move |r| format!("{} ({})", r.name, c.name()))).collect();
+    let resources: Vec<String> = registry
+        .iter()
+        .flat_map(|c| c.resources().into_iter().map(move |r| format!("{} ({})", r.name, c.name())))
+        .collect();
     let entities: Vec<String> = registry
         .iter()
         .flat_map(|c| match c.entities() {
@@ -66,14 +69,21 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             Entities::Named(list) => list.into_iter().map(|e| format!("{} ({})", e.name, c.name())).collect(),
         })
         .collect();
-    append_description(&mut schema["definitions"]["TargetConfig"]["properties"]["resource"], &format!("Known resources: {}.", resources.join(", ")));
-    append_description(&mut schema["definitions"]["SourceConfig"]["properties"]["entity"], &format!("Known entities: {}.", entities.join("; ")));
+    append_description(
+        &mut schema["definitions"]["TargetConfig"]["properties"]["resource"],
+        &format!("Known resources: {}.", resources.join(", ")),
+    );
+    append_description(
+        &mut schema["definitions"]["SourceConfig"]["properties"]["entity"],
+        &format!("Known entities: {}.", entities.join("; ")),
+    );
     schema
 }
 
 fn append_description(node: &mut Value, extra: &str) {
     let current = node.get("description").and_then(Value::as_str).unwrap_or("").to_owned();
-    node["description"] = Value::String(if current.is_empty() { extra.to_owned() } else { format!("{current} {extra}") });
+    node["description"] =
+        Value::String(if current.is_empty() { extra.to_owned() } else { format!("{current} {extra}") });
 }
 
 /// Pretty JSON with a trailing newline, as the files in `schemas/` are written.

@@ -13,7 +13,8 @@ pub struct JsonPath {
 impl JsonPath {
     /// Parses a path; the error is the parser's message (it points at the offending place).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let query = jsonpath_rust::parser::parse_json_path(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
+        let query =
+            jsonpath_rust::parser::parse_json_path(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
         Ok(JsonPath { text: text.to_owned(), query })
     }
 

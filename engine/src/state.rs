@@ -91,7 +91,15 @@ pub trait StateStore: Send + Sync {
     fn watermark_get(&self, pipeline: &str) -> Result<Option<Value>, StateError>;
     fn watermark_set(&self, pipeline: &str, value: &Value) -> Result<(), StateError>;
     fn audit_append(&self, entry: &AuditEntry) -> Result<(), StateError>;
+    /// Stores a dead letter. A record already held unresolved for the pipeline is refreshed
+    /// (latest error, run and time), not stored twice.
     fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError>;
     fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError>;
-    fn run_finished(&self, run_id: &str, finished_at: &str, counts: &RunCounts, error: Option<&str>) -> Result<(), StateError>;
+    fn run_finished(
+        &self,
+        run_id: &str,
+        finished_at: &str,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StateError>;
 }

@@ -193,7 +193,14 @@ impl<'f> Builder<'f> {
         }
     }
 
-    fn on_scalar(&mut self, text: Cow<'_, str>, style: ScalarStyle, anchor: usize, tag: Option<Cow<'_, Tag>>, span: Span) {
+    fn on_scalar(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<Cow<'_, Tag>>,
+        span: Span,
+    ) {
         let pos = position(&span);
         match self.next_pointer() {
             None => {
@@ -273,7 +280,9 @@ fn scalar_to_json(s: Scalar<'_>) -> Value {
         Scalar::Null => Value::Null,
         Scalar::Boolean(b) => Value::Bool(b),
         Scalar::Integer(i) => Value::from(i),
-        Scalar::FloatingPoint(f) => serde_json::Number::from_f64(f.into_inner()).map(Value::Number).unwrap_or_else(|| Value::String(f.to_string())),
+        Scalar::FloatingPoint(f) => serde_json::Number::from_f64(f.into_inner())
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(f.to_string())),
         Scalar::String(s) => Value::String(s.into_owned()),
     }
 }
@@ -283,7 +292,10 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
         match ev {
             Event::DocumentStart(_) => {
                 if !self.documents.is_empty() {
-                    self.error(position(&span), "a configuration file holds one YAML document; remove the `---` separator");
+                    self.error(
+                        position(&span),
+                        "a configuration file holds one YAML document; remove the `---` separator",
+                    );
                 }
             }
             Event::Scalar(text, style, anchor, tag) => self.on_scalar(text, style, anchor, tag, span),

@@ -44,7 +44,8 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
     // `plan` must change nothing: without a state database it plans against an empty one in
     // memory instead of creating the file.
     let state_path = project.state_path();
-    let store = if dry_run && !state_path.exists() { SqliteStore::open_in_memory() } else { SqliteStore::open(&state_path) };
+    let store =
+        if dry_run && !state_path.exists() { SqliteStore::open_in_memory() } else { SqliteStore::open(&state_path) };
     let store = match store {
         Ok(s) => s,
         Err(e) => {
@@ -59,7 +60,15 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
     let mut print = move |event: &RecordEvent| print_event(event, format, dry_run);
     let reports = runtime.block_on(async {
         let mut connections = Connections::new(&project, &registry, context);
-        run_project(&project, &mut connections, &store as &dyn StateStore, &args.pipelines, RunOptions { dry_run }, &mut print).await
+        run_project(
+            &project,
+            &mut connections,
+            &store as &dyn StateStore,
+            &args.pipelines,
+            RunOptions { dry_run },
+            &mut print,
+        )
+        .await
     });
 
     let mut ok = true;

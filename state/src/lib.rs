@@ -55,12 +55,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StateError(format!(
-                    "creating the state directory {}: {e}",
-                    parent.display()
-                ))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StateError(format!("creating the state directory {}: {e}", parent.display())))?;
         }
         let what = format!("opening the state database {}", path.display());
         let conn = Connection::open(path).map_err(|e| StateError(format!("{what}: {e}")))?;
@@ -78,14 +74,11 @@ impl SqliteStore {
         // The busy timeout comes first: switching to WAL needs a lock another process may hold.
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Reports the resulting mode (`memory` for in-memory databases); any mode is usable.
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     /// Runs `f` on the connection, prefixing any failure with `what`.
@@ -125,11 +118,7 @@ impl StateStore for SqliteStore {
                      WHERE pipeline = ?1 AND key = ?2",
                 )?
                 .query_row(params![pipeline, key], |row| {
-                    Ok(LedgerEntry {
-                        target_id: row.get(0)?,
-                        payload_hash: row.get(1)?,
-                        written_at: row.get(2)?,
-                    })
+                    Ok(LedgerEntry { target_id: row.get(0)?, payload_hash: row.get(1)?, written_at: row.get(2)? })
                 })
                 .optional()?;
             Ok(entry)
@@ -148,13 +137,7 @@ impl StateStore for SqliteStore {
                      payload_hash = excluded.payload_hash,
                      written_at = excluded.written_at",
             )?
-            .execute(params![
-                pipeline,
-                key,
-                entry.target_id,
-                entry.payload_hash,
-                entry.written_at
-            ])?;
+            .execute(params![pipeline, key, entry.target_id, entry.payload_hash, entry.written_at])?;
             Ok(())
         })
     }
@@ -206,36 +189,48 @@ impl StateStore for SqliteStore {
 
     fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError> {
         self.with_conn("storing a dead letter", |conn| {
+            // serde_json writes object keys sorted, so equal records have equal text.
             let record = serde_json::to_string(&letter.record)?;
-            conn.prepare_cached(
-                "INSERT INTO dead_letters
-                     (pipeline, key, error_class, error, record, run_id, time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                letter.pipeline,
-                letter.key,
-                letter.error_class,
-                letter.error,
-                record,
-                letter.run_id,
-                letter.time
-            ])?;
+            // A record re-read within the lookback fails again: refresh the letter that is
+            // already held instead of piling up copies.
+            let refreshed = conn
+                .prepare_cached(
+                    "UPDATE dead_letters SET key = ?3, error_class = ?4, error = ?5, run_id = ?6, time = ?7
+                     WHERE pipeline = ?1 AND record = ?2 AND resolved_at IS NULL",
+                )?
+                .execute(params![
+                    letter.pipeline,
+                    record,
+                    letter.key,
+                    letter.error_class,
+                    letter.error,
+                    letter.run_id,
+                    letter.time
+                ])?;
+            if refreshed == 0 {
+                conn.prepare_cached(
+                    "INSERT INTO dead_letters
+                         (pipeline, key, error_class, error, record, run_id, time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    letter.pipeline,
+                    letter.key,
+                    letter.error_class,
+                    letter.error,
+                    record,
+                    letter.run_id,
+                    letter.time
+                ])?;
+            }
             Ok(())
         })
     }
 
-    fn run_started(
-        &self,
-        run_id: &str,
-        pipeline: &str,
-        started_at: &str,
-    ) -> Result<(), StateError> {
+    fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError> {
         self.with_conn("recording the run start", |conn| {
-            conn.prepare_cached(
-                "INSERT INTO runs (run_id, pipeline, started_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![run_id, pipeline, started_at])?;
+            conn.prepare_cached("INSERT INTO runs (run_id, pipeline, started_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![run_id, pipeline, started_at])?;
             Ok(())
         })
     }

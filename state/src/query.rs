@@ -45,21 +45,10 @@ pub struct RunRecord {
 
 impl SqliteStore {
     /// Audit rows matching `filter`, in the order they were written.
-    pub fn audit_query(
-        &self,
-        filter: &AuditFilter,
-    ) -> Result<Vec<AuditEntry>, engine::state::StateError> {
+    pub fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, engine::state::StateError> {
         self.with_conn("querying the audit log", |conn| {
-            let since = filter
-                .since
-                .as_deref()
-                .map(|s| parse_bound("since", s))
-                .transpose()?;
-            let until = filter
-                .until
-                .as_deref()
-                .map(|s| parse_bound("until", s))
-                .transpose()?;
+            let since = filter.since.as_deref().map(|s| parse_bound("since", s)).transpose()?;
+            let until = filter.until.as_deref().map(|s| parse_bound("until", s)).transpose()?;
 
             let mut sql = String::from(
                 "SELECT time, run_id, pipeline, key, operation, http_status, target_id, error
@@ -85,8 +74,7 @@ impl SqliteStore {
             if let Some(since) = since {
                 push(" AND time >= ?", whole_seconds(since).into());
             }
-            if let Some(next) = until.and_then(|t| t.checked_add(SignedDuration::from_secs(1)).ok())
-            {
+            if let Some(next) = until.and_then(|t| t.checked_add(SignedDuration::from_secs(1)).ok()) {
                 push(" AND time < ?", whole_seconds(next).into());
             }
             sql.push_str(" ORDER BY id");
@@ -147,11 +135,7 @@ impl SqliteStore {
                 let (id, record, mut letter, resolved_at) = row?;
                 letter.record = serde_json::from_str(&record)
                     .map_err(|e| Failure::Other(format!("dead letter {id} record: {e}")))?;
-                out.push(StoredDeadLetter {
-                    id,
-                    letter,
-                    resolved_at,
-                });
+                out.push(StoredDeadLetter { id, letter, resolved_at });
             }
             Ok(out)
         })
@@ -159,11 +143,7 @@ impl SqliteStore {
 
     /// Marks a dead letter handled. Returns `false` if it already was (keeping the first
     /// resolution time), and an error if there is no such dead letter.
-    pub fn resolve_dead_letter(
-        &self,
-        id: i64,
-        at: &str,
-    ) -> Result<bool, engine::state::StateError> {
+    pub fn resolve_dead_letter(&self, id: i64, at: &str) -> Result<bool, engine::state::StateError> {
         self.with_conn("resolving a dead letter", |conn| {
             let changed = conn.execute(
                 "UPDATE dead_letters SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL",
@@ -172,16 +152,9 @@ impl SqliteStore {
             if changed == 1 {
                 return Ok(true);
             }
-            let exists: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1)",
-                [id],
-                |row| row.get(0),
-            )?;
-            if exists {
-                Ok(false)
-            } else {
-                Err(Failure::Other(format!("there is no dead letter {id}")))
-            }
+            let exists: bool =
+                conn.query_row("SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1)", [id], |row| row.get(0))?;
+            if exists { Ok(false) } else { Err(Failure::Other(format!("there is no dead letter {id}"))) }
         })
     }
 
@@ -229,11 +202,8 @@ impl SqliteStore {
     /// Every pipeline's watermark, by pipeline name.
     pub fn watermarks(&self) -> Result<Vec<(String, Value)>, engine::state::StateError> {
         self.with_conn("listing watermarks", |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT pipeline, value FROM watermarks ORDER BY pipeline")?;
-            let rows = stmt.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })?;
+            let mut stmt = conn.prepare_cached("SELECT pipeline, value FROM watermarks ORDER BY pipeline")?;
+            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (pipeline, text) = row?;
@@ -264,11 +234,7 @@ impl SqliteStore {
     /// How many keys the ledger holds for a pipeline.
     pub fn ledger_count(&self, pipeline: &str) -> Result<u64, engine::state::StateError> {
         self.with_conn("counting the ledger", |conn| {
-            Ok(conn.query_row(
-                "SELECT count(*) FROM ledger WHERE pipeline = ?1",
-                [pipeline],
-                |row| count(row, 0),
-            )?)
+            Ok(conn.query_row("SELECT count(*) FROM ledger WHERE pipeline = ?1", [pipeline], |row| count(row, 0))?)
         })
     }
 }
@@ -295,14 +261,9 @@ fn audit_entry(row: &Row<'_>) -> Result<AuditEntry, Failure> {
 }
 
 fn parse_operation(s: &str) -> Option<Operation> {
-    [
-        Operation::Create,
-        Operation::Update,
-        Operation::Unchanged,
-        Operation::Failed,
-    ]
-    .into_iter()
-    .find(|op| op.as_str() == s)
+    [Operation::Create, Operation::Update, Operation::Unchanged, Operation::Failed]
+        .into_iter()
+        .find(|op| op.as_str() == s)
 }
 
 /// Parses a filter bound: an RFC 3339 timestamp, or a civil date-time / date taken as UTC.
@@ -320,9 +281,7 @@ fn parse_bound(name: &str, s: &str) -> Result<Timestamp, Failure> {
             "`{name}` must be an RFC 3339 timestamp or a date (YYYY-MM-DD), not `{s}`"
         )));
     };
-    zoned
-        .map(|z| z.timestamp())
-        .map_err(|e| Failure::Other(format!("`{name}` `{s}`: {e}")))
+    zoned.map(|z| z.timestamp()).map_err(|e| Failure::Other(format!("`{name}` `{s}`: {e}")))
 }
 
 /// The timestamp truncated to whole seconds, in the text form stored times start with.

@@ -92,8 +92,7 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current = check_version(&tx, known)?;
     for (version, sql) in (1_i64..).zip(migrations).filter(|(v, _)| *v > current) {
-        tx.execute_batch(sql)
-            .map_err(|e| Failure::Other(format!("applying schema migration {version}: {e}")))?;
+        tx.execute_batch(sql).map_err(|e| Failure::Other(format!("applying schema migration {version}: {e}")))?;
         tx.pragma_update(None, "user_version", version)?;
     }
     tx.commit()?;
@@ -123,16 +122,13 @@ mod tests {
     use super::*;
 
     fn version(conn: &Connection) -> i64 {
-        conn.pragma_query_value(None, "user_version", |row| row.get(0))
-            .unwrap()
+        conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
     }
 
     fn table_exists(conn: &Connection, name: &str) -> bool {
-        conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |row| row.get::<_, i64>(0),
-        )
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |row| {
+            row.get::<_, i64>(0)
+        })
         .unwrap()
             == 1
     }
@@ -140,10 +136,7 @@ mod tests {
     #[test]
     fn applies_migrations_in_order_and_only_once() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let steps = [
-            "CREATE TABLE a (x INTEGER);",
-            "ALTER TABLE a ADD COLUMN y TEXT;",
-        ];
+        let steps = ["CREATE TABLE a (x INTEGER);", "ALTER TABLE a ADD COLUMN y TEXT;"];
         migrate(&mut conn, &steps[..1]).unwrap();
         assert_eq!(version(&conn), 1);
         // Re-running would fail on `CREATE TABLE a` if migration 1 were applied again.
@@ -151,8 +144,7 @@ mod tests {
         assert_eq!(version(&conn), 2);
         migrate(&mut conn, &steps).unwrap();
         assert_eq!(version(&conn), 2);
-        conn.execute("INSERT INTO a (x, y) VALUES (1, 'one')", [])
-            .unwrap();
+        conn.execute("INSERT INTO a (x, y) VALUES (1, 'one')", []).unwrap();
     }
 
     #[test]

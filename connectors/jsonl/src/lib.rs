@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use engine::connector::{
-    ConnectContext, Connection, Connector, ConnectorError, Entities, ParamSpec, ReadRequest, RecordPages, RequestInput, ResourceSpec, TargetRequest,
-    WriteOutcome,
+    ConnectContext, Connection, Connector, ConnectorError, Entities, ParamSpec, ReadRequest, RecordPages, RequestInput,
+    ResourceSpec, TargetRequest, WriteOutcome,
 };
 use engine::cursor;
 use schemars::{JsonSchema, Schema};
@@ -56,7 +56,11 @@ impl Connector for JsonlConnector {
         vec![ResourceSpec {
             name: RESOURCE,
             description: "Appends one `{\"key\", \"data\"}` line per written record.",
-            params: vec![ParamSpec { name: "file", description: "the output file, inside the connection's directory", required: true }],
+            params: vec![ParamSpec {
+                name: "file",
+                description: "the output file, inside the connection's directory",
+                required: true,
+            }],
         }]
     }
 
@@ -66,11 +70,20 @@ impl Connector for JsonlConnector {
         }
         let file = input.params.get("file").and_then(Value::as_str).ok_or("parameter `file` must be text")?;
         check_relative(file)?;
-        Ok(TargetRequest { method: "APPEND".to_owned(), path: file.to_owned(), body: json!({ "key": input.key, "data": input.body }) })
+        Ok(TargetRequest {
+            method: "APPEND".to_owned(),
+            path: file.to_owned(),
+            body: json!({ "key": input.key, "data": input.body }),
+        })
     }
 
-    async fn connect(&self, settings: &Map<String, Value>, context: &ConnectContext) -> Result<Arc<dyn Connection>, ConnectorError> {
-        let settings: JsonlSettings = serde_json::from_value(Value::Object(settings.clone())).map_err(|e| ConnectorError::new(format!("jsonl settings: {e}")))?;
+    async fn connect(
+        &self,
+        settings: &Map<String, Value>,
+        context: &ConnectContext,
+    ) -> Result<Arc<dyn Connection>, ConnectorError> {
+        let settings: JsonlSettings = serde_json::from_value(Value::Object(settings.clone()))
+            .map_err(|e| ConnectorError::new(format!("jsonl settings: {e}")))?;
         let directory = context.project_dir.join(&settings.directory);
         Ok(Arc::new(JsonlConnection { directory, append_lock: Mutex::new(()) }))
     }
@@ -96,7 +109,9 @@ impl Connection for JsonlConnection {
     async fn read(&self, request: &ReadRequest) -> Result<Box<dyn RecordPages>, ConnectorError> {
         check_relative(&request.entity).map_err(ConnectorError::new)?;
         let path = self.directory.join(&request.entity);
-        let file = tokio::fs::File::open(&path).await.map_err(|e| ConnectorError::new(format!("cannot open {}: {e}", path.display())))?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| ConnectorError::new(format!("cannot open {}: {e}", path.display())))?;
         Ok(Box::new(JsonlPages { path, lines: BufReader::new(file).lines(), line_no: 0, request: request.clone() }))
     }
 
@@ -115,8 +130,16 @@ impl Connection for JsonlConnection {
         }
         .await;
         match result {
-            Ok(()) => WriteOutcome::Written { target_id: request.body.get("key").and_then(Value::as_str).map(str::to_owned), status: None },
-            Err(e) => WriteOutcome::Failed { transient: true, status: None, class: "io".to_owned(), message: format!("{}: {e}", path.display()) },
+            Ok(()) => WriteOutcome::Written {
+                target_id: request.body.get("key").and_then(Value::as_str).map(str::to_owned),
+                status: None,
+            },
+            Err(e) => WriteOutcome::Failed {
+                transient: true,
+                status: None,
+                class: "io".to_owned(),
+                message: format!("{}: {e}", path.display()),
+            },
         }
     }
 
@@ -137,16 +160,25 @@ impl RecordPages for JsonlPages {
     async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ConnectorError> {
         let mut page = Vec::new();
         while page.len() < self.request.page_size as usize {
-            let line = self.lines.next_line().await.map_err(|e| ConnectorError::new(format!("{}: {e}", self.path.display())))?;
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .map_err(|e| ConnectorError::new(format!("{}: {e}", self.path.display())))?;
             let Some(line) = line else { break };
             self.line_no += 1;
             if line.trim().is_empty() {
                 continue;
             }
-            let record: Value = serde_json::from_str(&line)
-                .map_err(|e| ConnectorError::new(format!("{}:{}: not a JSON object: {e}", self.path.display(), self.line_no)))?;
+            let record: Value = serde_json::from_str(&line).map_err(|e| {
+                ConnectorError::new(format!("{}:{}: not a JSON object: {e}", self.path.display(), self.line_no))
+            })?;
             if !record.is_object() {
-                return Err(ConnectorError::new(format!("{}:{}: not a JSON object", self.path.display(), self.line_no)));
+                return Err(ConnectorError::new(format!(
+                    "{}:{}: not a JSON object",
+                    self.path.display(),
+                    self.line_no
+                )));
             }
             if self.is_before_since(&record) {
                 continue;
@@ -181,13 +213,26 @@ mod tests {
     }
 
     fn read_request(since: Option<Value>) -> ReadRequest {
-        ReadRequest { entity: "in.jsonl".into(), cursor_field: Some("modified".into()), cursor_kind: CursorKind::Timestamp, since, page_size: 2, select: vec![], expand: vec![] }
+        ReadRequest {
+            entity: "in.jsonl".into(),
+            cursor_field: Some("modified".into()),
+            cursor_kind: CursorKind::Timestamp,
+            since,
+            page_size: 2,
+            select: vec![],
+            expand: vec![],
+        }
     }
 
     #[tokio::test]
     async fn reads_pages_and_honours_since() {
         let dir = tempfile::tempdir().unwrap();
-        let lines = ["{\"id\":1,\"modified\":\"2026-01-01T00:00:00Z\"}", "", "{\"id\":2,\"modified\":\"2026-01-02T00:00:00Z\"}", "{\"id\":3,\"modified\":\"2026-01-03T00:00:00Z\"}"];
+        let lines = [
+            "{\"id\":1,\"modified\":\"2026-01-01T00:00:00Z\"}",
+            "",
+            "{\"id\":2,\"modified\":\"2026-01-02T00:00:00Z\"}",
+            "{\"id\":3,\"modified\":\"2026-01-03T00:00:00Z\"}",
+        ];
         std::fs::write(dir.path().join("in.jsonl"), lines.join("\n")).unwrap();
         let mut settings = Map::new();
         settings.insert("directory".into(), json!("."));
@@ -224,7 +269,8 @@ mod tests {
         let mut params = Map::new();
         params.insert("file".into(), json!("members.jsonl"));
         let body = json!({"email": "a@b.co"});
-        let req = JsonlConnector.build_request(RESOURCE, &RequestInput { key: "k1", params: &params, body: &body }).unwrap();
+        let req =
+            JsonlConnector.build_request(RESOURCE, &RequestInput { key: "k1", params: &params, body: &body }).unwrap();
         assert_eq!(conn.write(&req).await, WriteOutcome::Written { target_id: Some("k1".into()), status: None });
         let text = std::fs::read_to_string(dir.path().join("out/members.jsonl")).unwrap();
         assert_eq!(text, "{\"data\":{\"email\":\"a@b.co\"},\"key\":\"k1\"}\n");
@@ -234,7 +280,9 @@ mod tests {
     fn refuses_paths_outside_the_directory() {
         let mut params = Map::new();
         params.insert("file".into(), json!("../escape.jsonl"));
-        let err = JsonlConnector.build_request(RESOURCE, &RequestInput { key: "k", params: &params, body: &json!({}) }).unwrap_err();
+        let err = JsonlConnector
+            .build_request(RESOURCE, &RequestInput { key: "k", params: &params, body: &json!({}) })
+            .unwrap_err();
         assert!(err.contains("inside the connection's directory"));
     }
 }

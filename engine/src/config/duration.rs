@@ -21,7 +21,8 @@ impl Duration {
     pub fn parse(text: &str) -> Result<Self, String> {
         let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration such as `30s`, `5m`, `2h` or `3d`"))?;
+        let n: u64 =
+            digits.parse().map_err(|_| format!("`{text}` is not a duration such as `30s`, `5m`, `2h` or `3d`"))?;
         let ms = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1_000),

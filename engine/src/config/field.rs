@@ -50,7 +50,9 @@ impl FieldSpec {
         Ok(match value {
             Value::String(s) => FieldSpec::Template(s),
             v @ (Value::Number(_) | Value::Bool(_) | Value::Null) => FieldSpec::Literal(v),
-            Value::Array(items) => FieldSpec::List(items.into_iter().map(FieldSpec::from_json).collect::<Result<_, _>>()?),
+            Value::Array(items) => {
+                FieldSpec::List(items.into_iter().map(FieldSpec::from_json).collect::<Result<_, _>>()?)
+            }
             Value::Object(map) if map.contains_key("for_each") => {
                 FieldSpec::ForEach(serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?)
             }

@@ -13,6 +13,8 @@ mod secret;
 
 pub use duration::Duration;
 pub use field::{FieldSpec, ForEachSpec};
-pub use pipeline::{CursorConfig, CursorKind, ErrorPolicy, PipelineConfig, RecordErrorAction, SourceConfig, TargetConfig};
-pub use project::{ConnectionConfig, Defaults, ProjectConfig, StateConfig, PROJECT_FILE};
+pub use pipeline::{
+    CursorConfig, CursorKind, ErrorPolicy, PipelineConfig, RecordErrorAction, SourceConfig, TargetConfig,
+};
+pub use project::{ConnectionConfig, Defaults, PROJECT_FILE, ProjectConfig, StateConfig};
 pub use secret::SecretRef;

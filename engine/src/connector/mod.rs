@@ -36,7 +36,11 @@ pub trait Connector: Send + Sync + 'static {
     /// The request `resource` would receive for one rendered record. Pure: no I/O.
     fn build_request(&self, resource: &str, input: &RequestInput<'_>) -> Result<TargetRequest, String>;
     /// Opens a live connection.
-    async fn connect(&self, settings: &Map<String, Value>, context: &ConnectContext) -> Result<Arc<dyn Connection>, ConnectorError>;
+    async fn connect(
+        &self,
+        settings: &Map<String, Value>,
+        context: &ConnectContext,
+    ) -> Result<Arc<dyn Connection>, ConnectorError>;
 }
 
 /// The entities a connector's sources can read.

@@ -17,26 +17,93 @@ pub struct FilterDoc {
 
 /// Every filter ml-connector adds, with its documentation.
 pub const CUSTOM_FILTERS: &[FilterDoc] = &[
-    FilterDoc { name: "md5", signature: "text | md5", description: "Lower-case hex MD5 of the text.", example: r#""abc" | md5 → "900150983cd24fb0d6963f7d28e17f72""# },
-    FilterDoc { name: "sha256", signature: "text | sha256", description: "Lower-case hex SHA-256 of the text.", example: r#""abc" | sha256 → "ba7816bf…""# },
-    FilterDoc { name: "subscriber_hash", signature: "email | subscriber_hash", description: "Mailchimp's member id: MD5 of the trimmed, lower-cased email.", example: r#"" Ada@Example.com" | subscriber_hash → "md5 of ada@example.com""# },
-    FilterDoc { name: "email", signature: "text | email", description: "The trimmed, lower-cased email; fails the record when it is not a valid address.", example: r#"" Ada@Example.COM " | email → "ada@example.com""# },
-    FilterDoc { name: "first_email", signature: "text | first_email", description: "The first valid address in a list separated by `;` or `,` (GP keeps several in one field), lower-cased; fails the record when there is none.", example: r#""bad; ada@example.com; x@y.z" | first_email → "ada@example.com""# },
-    FilterDoc { name: "first_name", signature: "name | first_name", description: "The given name of a full name: the first word, or what follows the comma in `Last, First`.", example: r#""Ada King Lovelace" | first_name → "Ada""# },
-    FilterDoc { name: "last_name", signature: "name | last_name", description: "The family name of a full name: all but the first word, or what precedes the comma in `Last, First`.", example: r#""Ada King Lovelace" | last_name → "King Lovelace""# },
-    FilterDoc { name: "format_date", signature: "date | format_date(format=\"%Y-%m-%d\")", description: "Formats a date or timestamp (RFC 3339; no offset means UTC) with strftime directives.", example: r#""2026-03-01T10:00:00Z" | format_date("%d/%m/%Y") → "01/03/2026""# },
-    FilterDoc { name: "iso8601", signature: "date | iso8601", description: "A date or timestamp as an RFC 3339 UTC timestamp with `Z` (a bare date is midnight UTC).", example: r#""2026-03-01T10:00:00+01:00" | iso8601 → "2026-03-01T09:00:00Z""# },
-    FilterDoc { name: "decimal", signature: "number | decimal(places=2)", description: "A number (or numeric text) rounded half away from zero to `places` decimals, as a number. Rounds the decimal digits you see, so 2.675 → 2.68.", example: r#""2.675" | decimal → 2.68"# },
-    FilterDoc { name: "required", signature: "value | required(message=\"...\")", description: "Fails the record when the value is undefined, null or empty text, with the message given.", example: r#"record.currencyCode | required("invoice has no currency")"# },
-    FilterDoc { name: "digits", signature: "text | digits", description: "Only the digits of the text (phone numbers, zip codes).", example: r#""+1 (555) 010-99" | digits → "155501099""# },
-    FilterDoc { name: "max_chars", signature: "text | max_chars(n)", description: "The text cut to at most `n` characters (APIs limit field lengths; Mailchimp merge fields take 255).", example: r#""abcdef" | max_chars(3) → "abc""# },
+    FilterDoc {
+        name: "md5",
+        signature: "text | md5",
+        description: "Lower-case hex MD5 of the text.",
+        example: r#""abc" | md5 → "900150983cd24fb0d6963f7d28e17f72""#,
+    },
+    FilterDoc {
+        name: "sha256",
+        signature: "text | sha256",
+        description: "Lower-case hex SHA-256 of the text.",
+        example: r#""abc" | sha256 → "ba7816bf…""#,
+    },
+    FilterDoc {
+        name: "subscriber_hash",
+        signature: "email | subscriber_hash",
+        description: "Mailchimp's member id: MD5 of the trimmed, lower-cased email.",
+        example: r#"" Ada@Example.com" | subscriber_hash → "md5 of ada@example.com""#,
+    },
+    FilterDoc {
+        name: "email",
+        signature: "text | email",
+        description: "The trimmed, lower-cased email; fails the record when it is not a valid address.",
+        example: r#"" Ada@Example.COM " | email → "ada@example.com""#,
+    },
+    FilterDoc {
+        name: "first_email",
+        signature: "text | first_email",
+        description: "The first valid address in a list separated by `;` or `,` (GP keeps several in one field), lower-cased; fails the record when there is none.",
+        example: r#""bad; ada@example.com; x@y.z" | first_email → "ada@example.com""#,
+    },
+    FilterDoc {
+        name: "first_name",
+        signature: "name | first_name",
+        description: "The given name of a full name: the first word, or what follows the comma in `Last, First`.",
+        example: r#""Ada King Lovelace" | first_name → "Ada""#,
+    },
+    FilterDoc {
+        name: "last_name",
+        signature: "name | last_name",
+        description: "The family name of a full name: all but the first word, or what precedes the comma in `Last, First`.",
+        example: r#""Ada King Lovelace" | last_name → "King Lovelace""#,
+    },
+    FilterDoc {
+        name: "format_date",
+        signature: "date | format_date(format=\"%Y-%m-%d\")",
+        description: "Formats a date or timestamp (RFC 3339; no offset means UTC) with strftime directives.",
+        example: r#""2026-03-01T10:00:00Z" | format_date("%d/%m/%Y") → "01/03/2026""#,
+    },
+    FilterDoc {
+        name: "iso8601",
+        signature: "date | iso8601",
+        description: "A date or timestamp as an RFC 3339 UTC timestamp with `Z` (a bare date is midnight UTC).",
+        example: r#""2026-03-01T10:00:00+01:00" | iso8601 → "2026-03-01T09:00:00Z""#,
+    },
+    FilterDoc {
+        name: "decimal",
+        signature: "number | decimal(places=2)",
+        description: "A number (or numeric text) rounded half away from zero to `places` decimals, as a number. Rounds the decimal digits you see, so 2.675 → 2.68.",
+        example: r#""2.675" | decimal → 2.68"#,
+    },
+    FilterDoc {
+        name: "required",
+        signature: "value | required(message=\"...\")",
+        description: "Fails the record when the value is undefined, null or empty text, with the message given.",
+        example: r#"record.currencyCode | required("invoice has no currency")"#,
+    },
+    FilterDoc {
+        name: "digits",
+        signature: "text | digits",
+        description: "Only the digits of the text (phone numbers, zip codes).",
+        example: r#""+1 (555) 010-99" | digits → "155501099""#,
+    },
+    FilterDoc {
+        name: "max_chars",
+        signature: "text | max_chars(n)",
+        description: "The text cut to at most `n` characters (APIs limit field lengths; Mailchimp merge fields take 255).",
+        example: r#""abcdef" | max_chars(3) → "abc""#,
+    },
 ];
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("md5", |s: String| hex(&<md5::Md5 as md5::Digest>::digest(s.as_bytes())));
     env.add_filter("sha256", |s: String| hex(&<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes())));
     env.add_filter("subscriber_hash", |s: String| subscriber_hash(&s));
-    env.add_filter("email", |s: String| normalize_email(&s).ok_or_else(|| invalid(format!("`{s}` is not a valid email address"))));
+    env.add_filter("email", |s: String| {
+        normalize_email(&s).ok_or_else(|| invalid(format!("`{s}` is not a valid email address")))
+    });
     env.add_filter("first_email", first_email);
     env.add_filter("first_name", |s: String| split_name(&s).0);
     env.add_filter("last_name", |s: String| split_name(&s).1);
@@ -66,16 +133,20 @@ pub fn subscriber_hash(email: &str) -> String {
 pub fn normalize_email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();
     let (local, domain) = email.split_once('@')?;
-    let ok_local = !local.is_empty() && local.len() <= 64 && !local.starts_with('.') && !local.ends_with('.') && !local.contains("..");
-    let ok_domain = domain.contains('.') && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-    let no_bad_chars = !email.chars().any(|c| c.is_whitespace() || c.is_control() || "()<>[]\\,;:\"".contains(c)) && !domain.contains('@');
+    let ok_local = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let ok_domain =
+        domain.contains('.') && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    let no_bad_chars = !email.chars().any(|c| c.is_whitespace() || c.is_control() || "()<>[]\\,;:\"".contains(c))
+        && !domain.contains('@');
     (ok_local && ok_domain && no_bad_chars && email.len() <= 254).then_some(email)
 }
 
 fn first_email(s: String) -> Result<String, Error> {
-    s.split([';', ','])
-        .find_map(normalize_email)
-        .ok_or_else(|| invalid(format!("`{s}` holds no valid email address")))
+    s.split([';', ',']).find_map(normalize_email).ok_or_else(|| invalid(format!("`{s}` holds no valid email address")))
 }
 
 /// Splits a full name into (given, family). `Last, First` is recognised by its comma.
@@ -132,7 +203,8 @@ fn decimal(value: Value, places: Option<u32>) -> Result<Value, Error> {
         None if value.is_number() => value.to_string(),
         None => return Err(invalid(format!("decimal: `{value}` is not a number"))),
     };
-    let rounded = round_decimal_text(&text, places).ok_or_else(|| invalid(format!("decimal: `{text}` is not a number")))?;
+    let rounded =
+        round_decimal_text(&text, places).ok_or_else(|| invalid(format!("decimal: `{text}` is not a number")))?;
     if places == 0 {
         if let Ok(i) = rounded.parse::<i64>() {
             return Ok(Value::from(i));
@@ -156,7 +228,11 @@ pub fn round_decimal_text(text: &str, places: u32) -> Option<String> {
         return None;
     }
     let places = places as usize;
-    let mut kept: Vec<u8> = int_part.bytes().chain(frac_part.bytes().chain(std::iter::repeat(b'0')).take(places)).map(|b| b - b'0').collect();
+    let mut kept: Vec<u8> = int_part
+        .bytes()
+        .chain(frac_part.bytes().chain(std::iter::repeat(b'0')).take(places))
+        .map(|b| b - b'0')
+        .collect();
     if kept.is_empty() {
         kept.push(0);
     }

@@ -18,7 +18,9 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, Expression, Template, UndefinedBehavior, Value as TplValue};
 use serde_json::Value;
 
-pub use filters::{CUSTOM_FILTERS, FilterDoc, parse_timestamp as filters_parse_timestamp, normalize_email, split_name, subscriber_hash};
+pub use filters::{
+    CUSTOM_FILTERS, FilterDoc, normalize_email, parse_timestamp as filters_parse_timestamp, split_name, subscriber_hash,
+};
 
 /// Upper bound on the work one render may do: stops a runaway loop in a template instead of
 /// hanging a sync.
@@ -27,19 +29,93 @@ const FUEL: u64 = 100_000;
 /// Filters that come with minijinja, kept as a list because minijinja has no public lookup. A
 /// unit test checks every name against the real environment, so an upgrade that drops one fails.
 pub const BUILTIN_FILTERS: &[&str] = &[
-    "abs", "attr", "batch", "bool", "capitalize", "chain", "count", "d", "default", "dictsort", "e",
-    "escape", "first", "float", "format", "groupby", "indent", "int", "items", "join", "last", "length",
-    "lines", "list", "lower", "map", "max", "min", "pprint", "reject", "rejectattr", "replace", "reverse",
-    "round", "select", "selectattr", "slice", "sort", "split", "string", "sum", "title", "tojson", "trim",
-    "unique", "upper", "zip",
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "zip",
 ];
 
 /// Tests (`x is defined`) that come with minijinja.
 pub const BUILTIN_TESTS: &[&str] = &[
-    "boolean", "defined", "divisibleby", "endingwith", "eq", "equalto", "escaped", "even", "false", "filter",
-    "float", "ge", "greaterthan", "gt", "in", "int", "integer", "iterable", "le", "lessthan", "lower", "lt",
-    "mapping", "ne", "none", "number", "odd", "safe", "sameas", "sequence", "startingwith", "string", "test",
-    "true", "undefined", "upper",
+    "boolean",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "equalto",
+    "escaped",
+    "even",
+    "false",
+    "filter",
+    "float",
+    "ge",
+    "greaterthan",
+    "gt",
+    "in",
+    "int",
+    "integer",
+    "iterable",
+    "le",
+    "lessthan",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "safe",
+    "sameas",
+    "sequence",
+    "startingwith",
+    "string",
+    "test",
+    "true",
+    "undefined",
+    "upper",
 ];
 
 /// Globals that come with minijinja (functions usable without a variable).
@@ -71,13 +147,11 @@ impl Templates {
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
         // JSON null prints as nothing, not as Python's `None`.
-        env.set_formatter(|out, state, value| {
-            if value.is_none() {
-                Ok(())
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
+        env.set_formatter(
+            |out, state, value| {
+                if value.is_none() { Ok(()) } else { minijinja::escape_formatter(out, state, value) }
+            },
+        );
         filters::register(&mut env);
         Templates { env: Box::leak(Box::new(env)) }
     }
@@ -188,7 +262,7 @@ pub fn json_kind(v: &Value) -> &'static str {
 fn render_error(e: minijinja::Error) -> String {
     // minijinja's Display appends "(in <string>:1)"; the caller knows the field, so drop it.
     let mut msg = match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
+        Some(detail) => detail.to_owned(),
         None => e.kind().to_string(),
     };
     let mut source = std::error::Error::source(&e);
@@ -230,9 +304,9 @@ fn scan(text: &str, is_expression: bool, variables: &[&str]) -> Result<Shape, Te
     let single_expression = match (tokens.first(), tokens.last()) {
         (Some((Token::VariableStart, open)), Some((Token::VariableEnd, close)))
             if tokens.len() > 2
-                && tokens[1..tokens.len() - 1]
-                    .iter()
-                    .all(|(t, _)| !matches!(t, Token::VariableStart | Token::VariableEnd | Token::BlockStart | Token::TemplateData(_))) =>
+                && tokens[1..tokens.len() - 1].iter().all(|(t, _)| {
+                    !matches!(t, Token::VariableStart | Token::VariableEnd | Token::BlockStart | Token::TemplateData(_))
+                }) =>
         {
             Some((open.end_offset as usize, close.start_offset as usize))
         }
@@ -250,13 +324,22 @@ fn scan(text: &str, is_expression: bool, variables: &[&str]) -> Result<Shape, Te
             // `| name`: a filter.
             Some(Token::Pipe) => {
                 if !BUILTIN_FILTERS.contains(name) && !custom.contains(name) {
-                    return Err(TemplateError { offset, message: format!("unknown filter `{name}`{}", suggest(name, BUILTIN_FILTERS.iter().copied().chain(custom.iter().copied()))) });
+                    return Err(TemplateError {
+                        offset,
+                        message: format!(
+                            "unknown filter `{name}`{}",
+                            suggest(name, BUILTIN_FILTERS.iter().copied().chain(custom.iter().copied()))
+                        ),
+                    });
                 }
             }
             // `is name` / `is not name`: a test.
             Some(Token::Ident("is")) | Some(Token::Ident("not")) if is_ident(prev, "is") || is_ident(prev2, "is") => {
                 if !BUILTIN_TESTS.contains(name) && *name != "not" {
-                    return Err(TemplateError { offset, message: format!("unknown test `{name}`{}", suggest(name, BUILTIN_TESTS.iter().copied())) });
+                    return Err(TemplateError {
+                        offset,
+                        message: format!("unknown test `{name}`{}", suggest(name, BUILTIN_TESTS.iter().copied())),
+                    });
                 }
             }
             // `.name`: an attribute, not a variable.
@@ -267,21 +350,68 @@ fn scan(text: &str, is_expression: bool, variables: &[&str]) -> Result<Shape, Te
             }
             _ => {
                 let next = tokens.get(i + 1).map(|(t, _)| t);
-                let is_keyword = matches!(*name, "and" | "or" | "not" | "is" | "in" | "if" | "else" | "elif" | "endif" | "for" | "endfor" | "set" | "endset" | "true" | "false" | "none" | "True" | "False" | "None" | "loop" | "recursive" | "with" | "endwith" | "filter" | "endfilter" | "macro" | "endmacro" | "call" | "endcall" | "raw" | "endraw" | "break" | "continue" | "do" | "as" | "autoescape" | "endautoescape");
-                let is_kwarg = matches!(next, Some(Token::Assign)) && matches!(prev, Some(Token::ParenOpen | Token::Comma));
+                let is_keyword = matches!(
+                    *name,
+                    "and"
+                        | "or"
+                        | "not"
+                        | "is"
+                        | "in"
+                        | "if"
+                        | "else"
+                        | "elif"
+                        | "endif"
+                        | "for"
+                        | "endfor"
+                        | "set"
+                        | "endset"
+                        | "true"
+                        | "false"
+                        | "none"
+                        | "True"
+                        | "False"
+                        | "None"
+                        | "loop"
+                        | "recursive"
+                        | "with"
+                        | "endwith"
+                        | "filter"
+                        | "endfilter"
+                        | "macro"
+                        | "endmacro"
+                        | "call"
+                        | "endcall"
+                        | "raw"
+                        | "endraw"
+                        | "break"
+                        | "continue"
+                        | "do"
+                        | "as"
+                        | "autoescape"
+                        | "endautoescape"
+                );
+                let is_kwarg =
+                    matches!(next, Some(Token::Assign)) && matches!(prev, Some(Token::ParenOpen | Token::Comma));
                 if is_keyword || is_kwarg || locals.contains(name) || BUILTIN_GLOBALS.contains(name) {
                     continue;
                 }
                 // `for a, b in`: later names of a for target are locals too.
                 let statement = || tokens[..i].iter().rev().take_while(|(t, _)| !matches!(t, Token::BlockStart));
-                if matches!(prev, Some(Token::Comma)) && statement().any(|(t, _)| is_ident(Some(t), "for")) && !statement().any(|(t, _)| is_ident(Some(t), "in")) {
+                if matches!(prev, Some(Token::Comma))
+                    && statement().any(|(t, _)| is_ident(Some(t), "for"))
+                    && !statement().any(|(t, _)| is_ident(Some(t), "in"))
+                {
                     locals.insert(name);
                     continue;
                 }
                 if !variables.contains(name) {
                     return Err(TemplateError {
                         offset,
-                        message: format!("unknown variable `{name}`{}; templates here can read {}", suggest(name, variables.iter().copied()), list(variables)),
+                        message: format!(
+                            "unknown variable `{name}`{}; templates here can read {}",
+                            suggest(name, variables.iter().copied()),
+                            list(variables)
+                        ),
                     });
                 }
             }
