@@ -169,10 +169,10 @@ pub async fn run_pipeline(
 ) -> PipelineReport {
     let run_id = new_run_id();
     let mut run = Run { pipeline, state, options, run_id: run_id.clone(), counts: RunCounts::default(), on_record };
-    if !options.dry_run {
-        if let Err(e) = state.run_started(&run_id, &pipeline.name, &now()) {
-            return run.finish(Some(e.to_string()));
-        }
+    if !options.dry_run
+        && let Err(e) = state.run_started(&run_id, &pipeline.name, &now())
+    {
+        return run.finish(Some(e.to_string()));
     }
     let result = run.execute(connections).await;
     run.finish(result.err())
@@ -280,10 +280,10 @@ impl Run<'_, '_> {
                     },
                     None => None,
                 };
-                if let (Some(c), Some(v)) = (&cursor_cfg, &record_cursor) {
-                    if highest.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_gt()) {
-                        highest = Some(v.clone());
-                    }
+                if let (Some(c), Some(v)) = (&cursor_cfg, &record_cursor)
+                    && highest.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_gt())
+                {
+                    highest = Some(v.clone());
                 }
                 match p.map_record(&record) {
                     Ok(MapOutcome::Filtered) => {
@@ -413,18 +413,19 @@ impl Run<'_, '_> {
         }
 
         // Advance the watermark: to the highest cursor seen, unless a record must be re-read.
-        if !self.options.dry_run && stop.is_none() {
-            if let Some(c) = &cursor_cfg {
-                let target_mark = match hold_at {
-                    Some(Value::Null) => None,
-                    Some(h) => Some(h),
-                    None => highest,
-                };
-                if let Some(mark) = target_mark {
-                    let moves_forward = watermark.as_ref().is_none_or(|w| cursor::compare(c.kind, &mark, w).is_gt());
-                    if moves_forward {
-                        self.state.watermark_set(&p.name, &mark).map_err(state_err)?;
-                    }
+        if !self.options.dry_run
+            && stop.is_none()
+            && let Some(c) = &cursor_cfg
+        {
+            let target_mark = match hold_at {
+                Some(Value::Null) => None,
+                Some(h) => Some(h),
+                None => highest,
+            };
+            if let Some(mark) = target_mark {
+                let moves_forward = watermark.as_ref().is_none_or(|w| cursor::compare(c.kind, &mark, w).is_gt());
+                if moves_forward {
+                    self.state.watermark_set(&p.name, &mark).map_err(state_err)?;
                 }
             }
         }

@@ -312,22 +312,21 @@ impl Compiler<'_> {
                 ),
             ),
             Some(conn) => {
-                if let Some(connector) = registry.get(&conn.connector) {
-                    if let Entities::Named(list) = connector.entities() {
-                        if !list.iter().any(|e| e.name == pc.source.entity) {
-                            let names = list.iter().map(|e| e.name);
-                            self.report(
-                                "/source/entity",
-                                "reference",
-                                format!(
-                                    "connector `{}` has no entity `{}`{}",
-                                    conn.connector,
-                                    pc.source.entity,
-                                    known_list(names, &pc.source.entity)
-                                ),
-                            );
-                        }
-                    }
+                if let Some(connector) = registry.get(&conn.connector)
+                    && let Entities::Named(list) = connector.entities()
+                    && !list.iter().any(|e| e.name == pc.source.entity)
+                {
+                    let names = list.iter().map(|e| e.name);
+                    self.report(
+                        "/source/entity",
+                        "reference",
+                        format!(
+                            "connector `{}` has no entity `{}`{}",
+                            conn.connector,
+                            pc.source.entity,
+                            known_list(names, &pc.source.entity)
+                        ),
+                    );
                 }
             }
         }
@@ -538,78 +537,89 @@ fn order_by_dependencies(
     names: &HashMap<String, (PathBuf, Position)>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Pipeline> {
-    let index: HashMap<&str, usize> = pipelines.iter().enumerate().map(|(i, (p, _))| (p.name.as_str(), i)).collect();
     for (p, map) in &pipelines {
         for (i, dep) in p.depends_on.iter().enumerate() {
             if !names.contains_key(dep) {
                 let hint = known_list(names.keys().map(String::as_str), dep);
+                let pos = map.position(&format!("/depends_on/{i}"));
                 diags.push(Diagnostic::new(
                     &p.file,
-                    map.position(&format!("/depends_on/{i}")),
+                    pos,
                     "reference",
                     format!("unknown pipeline `{dep}` in depends_on{hint}"),
                 ));
             }
         }
     }
-    // Depth-first search; a grey node met again closes a cycle, reported at the edge that
-    // closes it.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        White,
-        Grey,
-        Black,
-    }
-    let mut marks = vec![Mark::White; pipelines.len()];
-    let mut order = Vec::new();
-    let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
-    fn visit(
-        i: usize,
-        pipelines: &[(Pipeline, SourceMap)],
-        index: &HashMap<&str, usize>,
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-        order: &mut Vec<usize>,
-        diags: &mut Vec<Diagnostic>,
-        reported: &mut BTreeSet<Vec<usize>>,
-    ) {
-        marks[i] = Mark::Grey;
-        stack.push(i);
-        let (p, map) = &pipelines[i];
-        for (d, dep) in p.depends_on.iter().enumerate() {
-            let Some(&j) = index.get(dep.as_str()) else { continue };
-            match marks[j] {
-                Mark::White => visit(j, pipelines, index, marks, stack, order, diags, reported),
-                Mark::Grey => {
-                    let start = stack.iter().position(|&s| s == j).unwrap_or(0);
-                    let mut cycle: Vec<usize> = stack[start..].to_vec();
-                    let mut canonical = cycle.clone();
-                    canonical.sort();
-                    if j != i && reported.insert(canonical) {
-                        cycle.push(j);
-                        let path: Vec<&str> = cycle.iter().map(|&k| pipelines[k].0.name.as_str()).collect();
-                        diags.push(Diagnostic::new(
-                            &p.file,
-                            map.position(&format!("/depends_on/{d}")),
-                            "cycle",
-                            format!("dependency cycle: {}", path.join(" → ")),
-                        ));
-                    }
-                }
-                Mark::Black => {}
-            }
-        }
-        stack.pop();
-        marks[i] = Mark::Black;
-        order.push(i);
-    }
+    let mut walk = DependencyWalk {
+        index: pipelines.iter().enumerate().map(|(i, (p, _))| (p.name.clone(), i)).collect(),
+        pipelines: &pipelines,
+        marks: vec![Mark::Unvisited; pipelines.len()],
+        stack: Vec::new(),
+        order: Vec::new(),
+        reported: BTreeSet::new(),
+        diags,
+    };
     for i in 0..pipelines.len() {
-        if marks[i] == Mark::White {
-            visit(i, &pipelines, &index, &mut marks, &mut Vec::new(), &mut order, diags, &mut reported);
+        if walk.marks[i] == Mark::Unvisited {
+            walk.visit(i);
         }
     }
+    let order = std::mem::take(&mut walk.order);
     let mut slots: Vec<Option<Pipeline>> = pipelines.into_iter().map(|(p, _)| Some(p)).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Unvisited,
+    OnStack,
+    Done,
+}
+
+/// Depth-first search over `depends_on`: post-order is a valid run order, and meeting a
+/// pipeline that is still on the stack closes a cycle, reported at the edge that closes it.
+struct DependencyWalk<'a> {
+    pipelines: &'a [(Pipeline, SourceMap)],
+    index: HashMap<String, usize>,
+    marks: Vec<Mark>,
+    stack: Vec<usize>,
+    order: Vec<usize>,
+    /// Cycles already reported, as sorted member lists, so each is reported once.
+    reported: BTreeSet<Vec<usize>>,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl DependencyWalk<'_> {
+    fn visit(&mut self, i: usize) {
+        self.marks[i] = Mark::OnStack;
+        self.stack.push(i);
+        let (p, map) = &self.pipelines[i];
+        for (d, dep) in p.depends_on.iter().enumerate() {
+            let Some(&j) = self.index.get(dep) else { continue };
+            match self.marks[j] {
+                Mark::Unvisited => self.visit(j),
+                // A pipeline depending on itself is reported by the compiler already.
+                Mark::OnStack if j != i => {
+                    let start = self.stack.iter().position(|&s| s == j).unwrap_or(0);
+                    let mut cycle = self.stack[start..].to_vec();
+                    let mut members = cycle.clone();
+                    members.sort();
+                    if self.reported.insert(members) {
+                        cycle.push(j);
+                        let path: Vec<&str> = cycle.iter().map(|&k| self.pipelines[k].0.name.as_str()).collect();
+                        let pos = map.position(&format!("/depends_on/{d}"));
+                        let message = format!("dependency cycle: {}", path.join(" → "));
+                        self.diags.push(Diagnostic::new(&p.file, pos, "cycle", message));
+                    }
+                }
+                Mark::OnStack | Mark::Done => {}
+            }
+        }
+        self.stack.pop();
+        self.marks[i] = Mark::Done;
+        self.order.push(i);
+    }
 }
 
 /// Loads every project a path names: a project file, a project directory, a pipeline file (its

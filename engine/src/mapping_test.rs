@@ -78,7 +78,7 @@ pub struct CaseResult {
 
 /// The JSON Schema of a test file.
 pub fn test_file_schema() -> Value {
-    schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<TestFile>().to_value()
+    crate::schema::root_schema_for::<TestFile>()
 }
 
 /// Test files of a project: `*.test.yaml` next to its pipeline files.
@@ -148,15 +148,15 @@ fn check_case(outcome: &Result<MapOutcome, crate::pipeline::RecordError>, expect
             if let Some(text) = &expect.error {
                 problems.push(format!("expected an error containing {text:?}, but the record mapped"));
             }
-            if let Some(key) = &expect.key {
-                if key != &m.key {
-                    problems.push(format!("key differs:\n  expected: {key}\n    actual: {}", m.key));
-                }
+            if let Some(key) = &expect.key
+                && key != &m.key
+            {
+                problems.push(format!("key differs:\n  expected: {key}\n    actual: {}", m.key));
             }
-            if let Some(request) = &expect.request {
-                if request != &m.request {
-                    problems.push(format!("request differs (- expected, + actual):\n{}", diff(request, &m.request)));
-                }
+            if let Some(request) = &expect.request
+                && request != &m.request
+            {
+                problems.push(format!("request differs (- expected, + actual):\n{}", diff(request, &m.request)));
             }
         }
     }

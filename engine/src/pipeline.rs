@@ -110,10 +110,10 @@ impl Pipeline {
     /// Filters and renders one record. Pure: no I/O, no state.
     pub fn map_record(&self, record: &Value) -> Result<MapOutcome, RecordError> {
         let ctx = context! { record => Serde(record), vars => self.vars.clone(), pipeline => self.name.as_str() };
-        if let Some(filter) = &self.filter {
-            if !filter.is_true(&ctx).map_err(|m| err("filter", m))? {
-                return Ok(MapOutcome::Filtered);
-            }
+        if let Some(filter) = &self.filter
+            && !filter.is_true(&ctx).map_err(|m| err("filter", m))?
+        {
+            return Ok(MapOutcome::Filtered);
         }
         let key = self.key.render_string(&ctx).map_err(|m| err("key", m))?;
         if key.is_empty() {
@@ -173,10 +173,10 @@ fn render_field(field: &Field, record: &Value, ctx: &TplValue, place: &str) -> R
             for (index, item) in items.into_iter().enumerate() {
                 let item_ctx = context! { item => Serde(item), index => index, ..ctx.clone() };
                 let place = format!("{place}[{index}]");
-                if let Some(filter) = filter {
-                    if !filter.is_true(&item_ctx).map_err(|m| err(format!("{place}.filter"), m))? {
-                        continue;
-                    }
+                if let Some(filter) = filter
+                    && !filter.is_true(&item_ctx).map_err(|m| err(format!("{place}.filter"), m))?
+                {
+                    continue;
                 }
                 out.push(render_field(element, record, &item_ctx, &place)?);
             }

@@ -19,22 +19,67 @@ fn settings() -> SchemaSettings {
     SchemaSettings::draft07()
 }
 
+/// Generates the root schema of `T`, tidied for good error locations.
+pub fn root_schema_for<T: JsonSchema>() -> Value {
+    let mut schema = settings().into_generator().into_root_schema_for::<T>().to_value();
+    drop_optional_null(&mut schema);
+    schema
+}
+
+/// schemars writes an optional field as "T or null". Configuration never needs an explicit
+/// null, and the `anyOf` makes a validator report "matches none of the alternatives" at the
+/// parent instead of the precise problem inside, so optional fields take T's schema alone.
+fn drop_optional_null(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                for prop in props.values_mut() {
+                    unwrap_nullable(prop);
+                }
+            }
+            for v in map.values_mut() {
+                drop_optional_null(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_optional_null),
+        _ => {}
+    }
+}
+
+fn unwrap_nullable(prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else { return };
+    if let Some(Value::Array(types)) = obj.get("type") {
+        let rest: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        if rest.len() < types.len() {
+            obj.insert("type".into(), if rest.len() == 1 { rest[0].clone() } else { Value::Array(rest) });
+        }
+    }
+    let Some(Value::Array(any_of)) = obj.get("anyOf") else { return };
+    let non_null: Vec<Value> = any_of.iter().filter(|s| s.get("type") != Some(&json!("null"))).cloned().collect();
+    if non_null.len() == 1 && any_of.len() == 2 {
+        obj.remove("anyOf");
+        // draft-07 ignores keywords beside `$ref`, so the reference goes into an `allOf`.
+        obj.insert("allOf".into(), Value::Array(non_null));
+    }
+}
+
 /// A schema for `T` with every subschema inlined, for embedding inside another schema (a
 /// connector's settings inside the project schema).
 pub fn inline_schema_for<T: JsonSchema>() -> Schema {
     let mut s = settings();
     s.inline_subschemas = true;
-    let mut schema = s.into_generator().into_root_schema_for::<T>();
+    let mut schema = s.into_generator().into_root_schema_for::<T>().to_value();
+    drop_optional_null(&mut schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
         obj.remove("title");
     }
-    schema
+    Schema::try_from(schema).expect("a generated schema is an object")
 }
 
 /// The schema of `ml-connector.yaml`.
 pub fn project_schema(registry: &Registry) -> Value {
-    let mut schema = settings().into_generator().into_root_schema_for::<ProjectConfig>().to_value();
+    let mut schema = root_schema_for::<ProjectConfig>();
     let names: Vec<&str> = registry.names().collect();
     let connection = &mut schema["definitions"]["ConnectionConfig"];
     connection["properties"]["connector"]["enum"] = json!(names);
@@ -55,7 +100,7 @@ pub fn project_schema(registry: &Registry) -> Value {
 
 /// The schema of a pipeline file.
 pub fn pipeline_schema(registry: &Registry) -> Value {
-    let mut schema = settings().into_generator().into_root_schema_for::<PipelineConfig>().to_value();
+    let mut schema = root_schema_for::<PipelineConfig>();
     // Resources and entities depend on the connection's connector, which only the project file
     // knows, so they are checked by `validate`; the schema lists them for editors.
     let resources: Vec<String> = registry

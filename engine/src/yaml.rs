@@ -79,13 +79,13 @@ impl SourceMap {
                 Some(Position { line: start.line, column: start.column + 1 + col_in_line })
             }
             Some(ScalarStyle::Literal) => {
-                let line = start.line + 1 + line_in_text;
+                // A block scalar's span starts at its first content line.
                 let indent = self
                     .lines
-                    .get(start.line) // 0-based index of the first content line
+                    .get(start.line.saturating_sub(1))
                     .map(|l| l.chars().take_while(|c| *c == ' ').count())
                     .unwrap_or(0);
-                Some(Position { line, column: indent + col_in_line + 1 })
+                Some(Position { line: start.line + line_in_text, column: indent + col_in_line + 1 })
             }
             _ => Some(start),
         }
@@ -209,10 +209,10 @@ impl<'f> Builder<'f> {
                 let Some(Frame::Mapping { pointer, map, .. }) = self.stack.last() else { return };
                 let merge_at = (key == "<<" && style == ScalarStyle::Plain).then(|| pointer.clone());
                 let duplicate = map.contains_key(&key);
-                if let Some(pointer) = merge_at {
-                    if self.reported_merge.insert(pointer) {
-                        self.error(pos, "merge keys (`<<`) are not supported (YAML 1.2 has none): repeat the keys, or anchor the whole value");
-                    }
+                if let Some(pointer) = merge_at
+                    && self.reported_merge.insert(pointer)
+                {
+                    self.error(pos, "merge keys (`<<`) are not supported (YAML 1.2 has none): repeat the keys, or anchor the whole value");
                 }
                 if duplicate {
                     self.error(pos, format!("duplicate key `{key}` in this mapping"));
@@ -245,7 +245,7 @@ impl<'f> Builder<'f> {
                 pointer
             }
             None => {
-                self.error(pos, "mapping keys must be plain values, not mappings or lists");
+                self.error(pos, "mapping keys must be plain values, not mappings or lists (a template that starts with `{{` must be quoted)");
                 // Parse the complex key into a throwaway frame that is dropped on attach.
                 "/\u{0}complex-key".to_owned()
             }
@@ -316,5 +316,86 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(text: &str) -> YamlDocument {
+        parse(Path::new("t.yaml"), text).unwrap()
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(Path::new("t.yaml"), text).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn yaml_1_2_core_schema_types() {
+        let doc = load("a: yes\nb: no\nc: on\nd: true\ne: 010\nf: 0x1F\ng: 1.5\nh: ~\ni: '5'\nj: 2026-01-01\n");
+        assert_eq!(
+            doc.value,
+            json!({"a": "yes", "b": "no", "c": "on", "d": true, "e": 10, "f": 31, "g": 1.5, "h": null, "i": "5", "j": "2026-01-01"})
+        );
+    }
+
+    #[test]
+    fn every_node_has_a_position() {
+        let doc = load("top:\n  list:\n    - x\n    - {k: v}\n  'a/b': 1\n");
+        let at = |p: &str| doc.source_map.position(p).map(|p| (p.line, p.column));
+        assert_eq!(at("/top"), Some((2, 3)));
+        assert_eq!(at("/top/list/0"), Some((3, 7)));
+        assert_eq!(at("/top/list/1/k"), Some((4, 11)));
+        assert_eq!(at("/top/a~1b"), Some((5, 10)));
+        assert_eq!(doc.source_map.key_position("/top/list").map(|p| (p.line, p.column)), Some((2, 3)));
+        // Unknown pointers fall back to the nearest ancestor.
+        assert_eq!(at("/top/list/1/missing"), Some((4, 7)));
+    }
+
+    #[test]
+    fn positions_inside_strings() {
+        let doc = load("a: \"{{ x }}\"\nb: x {{ y }}\nc: |\n  line one\n  {{ z }}\n");
+        let text = |p: &str| doc.value.pointer(p).unwrap().as_str().unwrap().to_owned();
+        let pos = |p: &str, off: usize| doc.source_map.position_in_string(p, &text(p), off).map(|p| (p.line, p.column));
+        assert_eq!(pos("/a", 3), Some((1, 8)));
+        assert_eq!(pos("/c", text("/c").find('z').unwrap()), Some((5, 6)));
+        assert_eq!(pos("/b", 5), Some((2, 9)));
+    }
+
+    #[test]
+    fn aliases_copy_the_anchored_value() {
+        let doc = load("base: &b {x: 1}\nother: *b\n");
+        assert_eq!(doc.value["other"], json!({"x": 1}));
+        assert_eq!(doc.source_map.position("/other").map(|p| p.line), Some(2));
+    }
+
+    #[test]
+    fn merge_keys_duplicates_and_documents_are_errors() {
+        let e = errors("base: &b {x: 1}\nother:\n  <<: *b\n");
+        assert!(e[0].starts_with("t.yaml:3:3: error[yaml]: merge keys"), "{e:?}");
+        let e = errors("a: 1\nb: 2\na: 3\n");
+        assert_eq!(e, vec!["t.yaml:3:1: error[yaml]: duplicate key `a` in this mapping"]);
+        let e = errors("a: 1\n---\nb: 2\n");
+        assert!(e[0].contains("one YAML document"), "{e:?}");
+        let e = errors("? [a, b]\n: 1\n");
+        assert!(e[0].contains("mapping keys must be plain values"), "{e:?}");
+        // The classic slip: an unquoted template is a YAML flow mapping.
+        let e = errors("email: {{ record.email }}\n");
+        assert!(e[0].starts_with("t.yaml:1:9:") && e[0].contains("must be quoted"), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = errors("a: [1, 2\nb: 3\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("t.yaml:") && e[0].contains("YAML syntax error"), "{e:?}");
+    }
+
+    #[test]
+    fn an_empty_file_is_null() {
+        assert_eq!(load("").value, Value::Null);
+        assert_eq!(load("# only a comment\n").value, Value::Null);
     }
 }

@@ -205,10 +205,10 @@ fn decimal(value: Value, places: Option<u32>) -> Result<Value, Error> {
     };
     let rounded =
         round_decimal_text(&text, places).ok_or_else(|| invalid(format!("decimal: `{text}` is not a number")))?;
-    if places == 0 {
-        if let Ok(i) = rounded.parse::<i64>() {
-            return Ok(Value::from(i));
-        }
+    if places == 0
+        && let Ok(i) = rounded.parse::<i64>()
+    {
+        return Ok(Value::from(i));
     }
     rounded.parse::<f64>().map(Value::from).map_err(|_| invalid(format!("decimal: `{text}` is not a number")))
 }
