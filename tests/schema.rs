@@ -44,7 +44,13 @@ fn a_full_pipeline_is_valid() {
 #[test]
 fn unknown_keys_are_rejected_at_every_level() {
     let v = schema("pipeline.schema.json");
-    for (pointer, key) in [("", "filtr"), ("/source", "entitty"), ("/source/cursor", "feild"), ("/target", "param"), ("/on_error", "recrod")] {
+    for (pointer, key) in [
+        ("", "filtr"),
+        ("/source", "entitty"),
+        ("/source/cursor", "feild"),
+        ("/target", "param"),
+        ("/on_error", "recrod"),
+    ] {
         let mut doc = pipeline();
         doc.pointer_mut(if pointer.is_empty() { "" } else { pointer }).unwrap()[key] = json!("x");
         let errs = errors(&v, &doc);
