@@ -103,3 +103,11 @@ fn secret_references_reject_extra_keys_and_inline_values() {
     assert!(!v.is_valid(&json!({"secret": "a", "env": "B"})));
     assert!(!v.is_valid(&json!({"secret": "a", "value": "hunter2"})));
 }
+
+#[test]
+fn the_readme_documents_every_custom_filter() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for f in engine::template::CUSTOM_FILTERS {
+        assert!(readme.contains(&format!("| `{}", f.name)), "README's filter table lacks `{}`", f.name);
+    }
+}

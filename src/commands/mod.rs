@@ -24,8 +24,8 @@ pub fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-/// Resolves paths to project files; prints what cannot be resolved.
-pub fn resolve_projects(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+/// Resolves paths to project files; prints what cannot be resolved and fails with `INVALID`.
+pub fn resolve_projects(paths: &[PathBuf]) -> Result<Vec<PathBuf>, u8> {
     let mut files = Vec::new();
     let mut diags = Vec::new();
     for p in paths {
@@ -36,15 +36,17 @@ pub fn resolve_projects(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnosti
     }
     files.sort();
     files.dedup();
-    if diags.is_empty() { Ok(files) } else { Err(diags) }
+    if diags.is_empty() {
+        Ok(files)
+    } else {
+        print_diagnostics(&diags);
+        Err(INVALID)
+    }
 }
 
 /// Loads one project, printing its diagnostics when it is invalid.
 pub fn load_one(path: &Path) -> Result<Project, u8> {
-    let files = resolve_projects(&[path.to_path_buf()]).map_err(|d| {
-        print_diagnostics(&d);
-        INVALID
-    })?;
+    let files = resolve_projects(&[path.to_path_buf()])?;
     let [file] = files.as_slice() else {
         eprintln!("{}: holds {} projects; name one", path.display(), files.len());
         return Err(INVALID);

@@ -10,10 +10,7 @@ use super::{FAILED, INVALID, OK, print_diagnostics, resolve_projects};
 pub fn execute(paths: &[PathBuf]) -> u8 {
     let files = match resolve_projects(paths) {
         Ok(f) => f,
-        Err(d) => {
-            print_diagnostics(&d);
-            return INVALID;
-        }
+        Err(code) => return code,
     };
     let registry = crate::registry::connectors();
     let (mut passed, mut failed, mut invalid) = (0, 0, false);

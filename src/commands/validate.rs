@@ -9,10 +9,7 @@ use super::{INVALID, OK, print_diagnostics, resolve_projects};
 pub fn execute(paths: &[PathBuf]) -> u8 {
     let files = match resolve_projects(paths) {
         Ok(f) => f,
-        Err(d) => {
-            print_diagnostics(&d);
-            return INVALID;
-        }
+        Err(code) => return code,
     };
     let registry = crate::registry::connectors();
     let mut problems = 0;
