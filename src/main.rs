@@ -47,6 +47,17 @@ enum Command {
     Plan(commands::run::Args),
     /// Run pipelines once, in dependency order.
     Run(commands::run::Args),
+    /// Each pipeline's watermark, ledger size, open dead letters and last runs.
+    Status(commands::history::StatusArgs),
+    /// The audit trail: one row per write attempt (and per unchanged skip).
+    Audit(commands::history::AuditArgs),
+    /// Records that failed for a reason a retry cannot fix, grouped by error class.
+    DeadLetters(commands::history::DeadLettersArgs),
+    /// Re-run dead-lettered records after the mapping or the data was fixed.
+    Replay(commands::history::ReplayArgs),
+    /// Inspect and move watermarks (backfill from a date, full resync).
+    #[command(subcommand)]
+    State(commands::history::StateCommand),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +69,11 @@ fn main() -> ExitCode {
         Command::Test { paths } => commands::test::execute(&paths),
         Command::Plan(args) => commands::run::execute(&args, true),
         Command::Run(args) => commands::run::execute(&args, false),
+        Command::Status(args) => commands::history::status(&args),
+        Command::Audit(args) => commands::history::audit(&args),
+        Command::DeadLetters(args) => commands::history::dead_letters(&args),
+        Command::Replay(args) => commands::history::replay(&args, std::sync::Arc::new(engine::connector::EnvSecrets)),
+        Command::State(command) => commands::history::state(&command),
     };
     ExitCode::from(code)
 }

@@ -359,3 +359,108 @@ fn the_stock_mappings_validate_and_pass_their_tests() {
     let t = Command::new(bin).arg("test").arg(root.join("mappings")).output().unwrap();
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stdout));
 }
+
+#[test]
+fn a_dead_letter_is_replayed_after_the_data_is_fixed() {
+    let f = Fixture::valid();
+    let customers = CUSTOMERS.replace("{\"number\":", "{\"id\":\"X\",\"number\":");
+    let customers: String =
+        customers.lines().enumerate().map(|(i, l)| l.replacen("\"X\"", &format!("\"{i}\""), 1) + "\n").collect();
+    f.write("data/customers.jsonl", &customers);
+    assert_eq!(f.run(&["run"]).code, 0);
+
+    let r = f.run(&["dead-letters"]);
+    assert!(r.stdout.contains("members / mapping: 1 record(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("`not-an-email` is not a valid email address"), "{}", r.stdout);
+
+    // The mapping stays; the data is fixed in the source (without touching its timestamp, so an
+    // ordinary incremental run would not read it again).
+    f.write("data/customers.jsonl", &customers.replace("not-an-email", "d@example.com"));
+    let r = f.run(&["replay"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("members: replayed 1, resolved 1, still open 0"), "{}", r.stderr);
+    assert!(f.read("out/main.jsonl").contains("d@example.com"));
+    assert!(f.run(&["dead-letters"]).stdout.contains("0 dead letter(s)"));
+    let r = f.run(&["dead-letters", "--all"]);
+    assert!(r.stdout.contains("(resolved "), "{}", r.stdout);
+}
+
+#[test]
+fn a_replay_that_still_fails_keeps_the_letter() {
+    let f = Fixture::valid();
+    f.run(&["run"]);
+    let r = f.run(&["replay", "--pipeline", "members"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("members: replayed 1, resolved 0, still open 1"), "{}", r.stderr);
+    assert_eq!(f.run(&["replay", "--pipeline", "nope"]).code, 2);
+}
+
+#[test]
+fn audit_filters_and_formats() {
+    let f = Fixture::valid();
+    f.run(&["run"]);
+    let r = f.run(&["audit", "--outcome", "create", "--format", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "time,run_id,pipeline,key,operation,http_status,target_id,error");
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(lines[1..].iter().all(|l| l.contains(",members,") && l.contains(",create,")));
+
+    let r = f.run(&["audit", "--key", "2", "--format", "jsonl"]);
+    let rows: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["operation"], "create");
+
+    let r = f.run(&["audit", "--since", "2999-01-01"]);
+    assert_eq!(r.stdout.lines().count(), 1, "only the header: {}", r.stdout);
+    let r = f.run(&["audit", "--since", "yesterday"]);
+    assert_eq!(r.code, 2, "a bad time is a usage error: {}", r.stderr);
+}
+
+#[test]
+fn state_set_backfills_and_reset_resyncs() {
+    let f = Fixture::valid();
+    f.run(&["run"]);
+    let r = f.run(&["state", "show"]);
+    assert!(
+        r.stdout.contains("members: cursor modified, watermark \"2026-01-04T00:00:00Z\", ledger 2 key(s)"),
+        "{}",
+        r.stdout
+    );
+
+    // Backfill: move the watermark back; the next run re-reads from there (and writes nothing
+    // new, the ledger knowing every record).
+    let r = f.run(&["state", "set", "members", "2026-01-01"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = f.run(&["run"]);
+    assert!(r.stderr.contains("members: read 4,"), "{}", r.stderr);
+    assert!(r.stderr.contains("did create 0, update 0; unchanged 2"), "{}", r.stderr);
+
+    // A full resync sends everything again.
+    let r = f.run(&["state", "reset", "members", "--ledger"]);
+    assert!(r.stdout.contains("ledger cleared (2 key(s))"), "{}", r.stdout);
+    let r = f.run(&["run"]);
+    assert!(r.stderr.contains("did create 2, update 0"), "{}", r.stderr);
+    assert_eq!(f.run(&["state", "set", "members", "not a date"]).code, 2);
+}
+
+#[test]
+fn status_shows_runs_and_counts() {
+    let f = Fixture::valid();
+    assert_eq!(f.run(&["status"]).code, 1, "no state yet");
+    f.run(&["run"]);
+    f.run(&["run"]);
+    let r = f.run(&["status"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("members  watermark: \"2026-01-04T00:00:00Z\"  ledger: 2 key(s)  open dead letters: 1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.stdout.matches("read ").count(), 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("read 4, created 2, updated 0, unchanged 0, filtered 1, failed 1 (1 dead-lettered)"),
+        "{}",
+        r.stdout
+    );
+}

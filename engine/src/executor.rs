@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::config::RecordErrorAction;
 use crate::connector::{ConnectContext, Connection, ReadRequest, Registry, TargetRequest, WriteOutcome};
 use crate::cursor;
+use crate::failpoint;
 use crate::load::Project;
 use crate::pipeline::{MapOutcome, Pipeline};
 use crate::state::{AuditEntry, DeadLetter, LedgerEntry, Operation, RunCounts, StateError, StateStore};
@@ -78,7 +79,17 @@ pub struct Connections<'a> {
     project: &'a Project,
     registry: &'a Registry,
     context: ConnectContext,
-    open: HashMap<String, (Arc<dyn Connection>, Arc<Semaphore>)>,
+    open: HashMap<String, Live>,
+}
+
+/// An open connection and its concurrency budget.
+#[derive(Clone)]
+pub struct Live {
+    pub connection: Arc<dyn Connection>,
+    /// Shared by every pipeline that uses the connection (scheduled and replayed work alike).
+    pub permits: Arc<Semaphore>,
+    /// The budget's size.
+    pub limit: usize,
 }
 
 impl<'a> Connections<'a> {
@@ -87,7 +98,7 @@ impl<'a> Connections<'a> {
     }
 
     /// The connection named `name`, connecting on first use.
-    pub async fn get(&mut self, name: &str) -> Result<(Arc<dyn Connection>, Arc<Semaphore>), String> {
+    pub async fn get(&mut self, name: &str) -> Result<Live, String> {
         if let Some(c) = self.open.get(name) {
             return Ok(c.clone());
         }
@@ -98,8 +109,8 @@ impl<'a> Connections<'a> {
             .connect(&config.settings, &self.context)
             .await
             .map_err(|e| format!("connection `{name}`: {e}"))?;
-        let permits = config.concurrency.unwrap_or_else(|| connection.default_concurrency()).max(1);
-        let entry = (connection, Arc::new(Semaphore::new(permits)));
+        let limit = config.concurrency.unwrap_or_else(|| connection.default_concurrency()).max(1);
+        let entry = Live { connection, permits: Arc::new(Semaphore::new(limit)), limit };
         self.open.insert(name.to_owned(), entry.clone());
         Ok(entry)
     }
@@ -167,15 +178,39 @@ pub async fn run_pipeline(
     options: RunOptions,
     on_record: &mut (dyn FnMut(&RecordEvent) + Send),
 ) -> PipelineReport {
-    let run_id = new_run_id();
-    let mut run = Run { pipeline, state, options, run_id: run_id.clone(), counts: RunCounts::default(), on_record };
-    if !options.dry_run
-        && let Err(e) = state.run_started(&run_id, &pipeline.name, &now())
-    {
-        return run.finish(Some(e.to_string()));
+    let mut run = Run::new(pipeline, state, options, on_record);
+    if let Err(e) = run.start() {
+        return run.finish(Some(e));
     }
     let result = run.execute(connections).await;
     run.finish(result.err())
+}
+
+/// Re-runs a pipeline's open dead letters through its current mapping. Each record is first
+/// read again from the source by its id (`source.id`), so a fix made in the source is picked
+/// up; a record the source no longer returns, or one without an id, is replayed as stored.
+/// Letters whose record now syncs are marked resolved. `keys` limits the replay to letters with
+/// those keys; `ids` to those letter ids. The watermark is not touched.
+pub async fn replay_dead_letters(
+    pipeline: &Pipeline,
+    connections: &mut Connections<'_>,
+    state: &dyn StateStore,
+    selection: &ReplaySelection,
+    on_record: &mut (dyn FnMut(&RecordEvent) + Send),
+) -> PipelineReport {
+    let mut run = Run::new(pipeline, state, RunOptions::default(), on_record);
+    if let Err(e) = run.start() {
+        return run.finish(Some(e));
+    }
+    let result = run.replay(connections, selection).await;
+    run.finish(result.err())
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplaySelection {
+    pub keys: Vec<String>,
+    pub ids: Vec<i64>,
 }
 
 struct Run<'a, 'b> {
@@ -185,10 +220,20 @@ struct Run<'a, 'b> {
     run_id: String,
     counts: RunCounts,
     on_record: &'b mut (dyn FnMut(&RecordEvent) + Send),
+    /// The highest cursor seen in this run.
+    highest: Option<Value>,
+    /// The lowest cursor of a record that failed transiently and must be read again.
+    hold_at: Option<Value>,
+    /// A record without a cursor failed transiently: the watermark must not move at all.
+    hold_all: bool,
+    /// Why the run stops early (the error policy said so).
+    stop: Option<String>,
 }
 
 /// A record that is to be written.
 struct Pending {
+    /// Position of the record in the page it came from.
+    index: usize,
     key: String,
     request: TargetRequest,
     hash: String,
@@ -197,7 +242,41 @@ struct Pending {
     cursor: Option<Value>,
 }
 
-impl Run<'_, '_> {
+/// Whether a record of a page ended accounted for, or failed in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Done,
+    Failed,
+}
+
+impl<'a, 'b> Run<'a, 'b> {
+    fn new(
+        pipeline: &'a Pipeline,
+        state: &'a dyn StateStore,
+        options: RunOptions,
+        on_record: &'b mut (dyn FnMut(&RecordEvent) + Send),
+    ) -> Self {
+        Run {
+            pipeline,
+            state,
+            options,
+            run_id: new_run_id(),
+            counts: RunCounts::default(),
+            on_record,
+            highest: None,
+            hold_at: None,
+            hold_all: false,
+            stop: None,
+        }
+    }
+
+    fn start(&self) -> Result<(), String> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        self.state.run_started(&self.run_id, &self.pipeline.name, &now()).map_err(|e| e.to_string())
+    }
+
     fn finish(self, error: Option<String>) -> PipelineReport {
         if !self.options.dry_run {
             // A failure to record the end of a run must not hide the run's own error.
@@ -223,216 +302,276 @@ impl Run<'_, '_> {
         (self.on_record)(&event);
     }
 
+    fn read_request(&self, since: Option<Value>) -> ReadRequest {
+        let p = &self.pipeline.source;
+        ReadRequest {
+            entity: p.entity.clone(),
+            cursor_field: p.cursor.as_ref().map(|c| c.field.clone()),
+            cursor_kind: p.cursor.as_ref().map(|c| c.kind).unwrap_or_default(),
+            since,
+            page_size: p.page_size,
+            select: p.select.clone(),
+            expand: p.expand.clone(),
+        }
+    }
+
     async fn execute(&mut self, connections: &mut Connections<'_>) -> Result<(), String> {
         let p = self.pipeline;
-        let (source, _) = connections.get(&p.source.connection).await?;
-        let (target, permits) = connections.get(&p.target.connection).await?;
-        let state_err = |e: StateError| e.to_string();
+        let source = connections.get(&p.source.connection).await?.connection;
+        let target = connections.get(&p.target.connection).await?;
 
-        let cursor_cfg = p.source.cursor.clone();
-        let watermark = match &cursor_cfg {
-            Some(_) => self.state.watermark_get(&p.name).map_err(state_err)?,
+        let watermark = match &p.source.cursor {
+            Some(_) => self.state.watermark_get(&p.name).map_err(|e| e.to_string())?,
             None => None,
         };
-        let since = match (&cursor_cfg, &watermark) {
+        let since = match (&p.source.cursor, &watermark) {
             (Some(c), Some(w)) => Some(cursor::read_from(c.kind, w, c.lookback)),
             _ => None,
         };
-        let request = ReadRequest {
-            entity: p.source.entity.clone(),
-            cursor_field: cursor_cfg.as_ref().map(|c| c.field.clone()),
-            cursor_kind: cursor_cfg.as_ref().map(|c| c.kind).unwrap_or_default(),
-            since,
-            page_size: p.source.page_size,
-            select: p.source.select.clone(),
-            expand: p.source.expand.clone(),
-        };
-        let mut pages = source.read(&request).await.map_err(|e| format!("reading `{}`: {e}", p.source.entity))?;
+        self.highest = watermark.clone();
+        let mut pages =
+            source.read(&self.read_request(since)).await.map_err(|e| format!("reading `{}`: {e}", p.source.entity))?;
 
-        // The highest cursor seen, and the lowest cursor of a record that must be read again.
-        let mut highest: Option<Value> = watermark.clone();
-        let mut hold_at: Option<Value> = None;
-        let mut stop: Option<String> = None;
-
-        while stop.is_none() {
+        while self.stop.is_none() {
             let page = match pages.next_page().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
-                Err(e) => {
-                    stop = Some(format!("reading `{}`: {e}", p.source.entity));
-                    break;
-                }
+                Err(e) => return Err(format!("reading `{}`: {e}", p.source.entity)),
             };
-            self.counts.read += page.len() as u64;
-
-            // Map, in order; the last version of a key in a page wins.
-            let mut pending: Vec<Pending> = Vec::new();
-            let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
-            for record in page {
-                let record_cursor = match &cursor_cfg {
-                    Some(c) => match p.cursor_of(&record).map(|v| cursor::normalize(c.kind, v)) {
-                        Some(Ok(v)) => Some(v),
-                        Some(Err(e)) => {
-                            self.fail_record(None, "cursor", e, record)?;
-                            continue;
-                        }
-                        None => None,
-                    },
-                    None => None,
-                };
-                if let (Some(c), Some(v)) = (&cursor_cfg, &record_cursor)
-                    && highest.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_gt())
-                {
-                    highest = Some(v.clone());
-                }
-                match p.map_record(&record) {
-                    Ok(MapOutcome::Filtered) => {
-                        self.counts.filtered += 1;
-                        self.emit(PlannedOperation::Filtered, None, None, None);
-                    }
-                    Ok(MapOutcome::Mapped(m)) => {
-                        let entry = Pending {
-                            key: m.key,
-                            request: m.request,
-                            hash: m.hash,
-                            operation: Operation::Create,
-                            record,
-                            cursor: record_cursor,
-                        };
-                        match by_key.get(&entry.key) {
-                            Some(&i) => pending[i] = entry,
-                            None => {
-                                by_key.insert(entry.key.clone(), pending.len());
-                                pending.push(entry);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if let Some(reason) = self.fail_record(None, "mapping", e.to_string(), record)? {
-                            stop = Some(reason);
-                            break;
-                        }
-                    }
-                }
-            }
-            if stop.is_some() {
-                break;
-            }
-
-            // Compare with the ledger.
-            let mut to_write = Vec::new();
-            for mut item in pending {
-                match self.state.ledger_get(&p.name, &item.key).map_err(state_err)? {
-                    Some(entry) if entry.payload_hash == item.hash => {
-                        self.counts.unchanged += 1;
-                        if !self.options.dry_run {
-                            self.audit(&item.key, Operation::Unchanged, None, entry.target_id.clone(), None)?;
-                        }
-                        self.emit(PlannedOperation::Unchanged, Some(item.key), Some(item.request), None);
-                    }
-                    Some(_) => {
-                        item.operation = Operation::Update;
-                        to_write.push(item);
-                    }
-                    None => to_write.push(item),
-                }
-            }
-
-            if self.options.dry_run {
-                for item in to_write {
-                    let op = if item.operation == Operation::Create {
-                        PlannedOperation::Create
-                    } else {
-                        PlannedOperation::Update
-                    };
-                    if op == PlannedOperation::Create {
-                        self.counts.created += 1
-                    } else {
-                        self.counts.updated += 1
-                    }
-                    self.emit(op, Some(item.key), Some(item.request), None);
-                }
-                continue;
-            }
-
-            // Write concurrently, bounded by the connection's budget; record results in order.
-            let results: Vec<WriteOutcome> = stream::iter(to_write.iter())
-                .map(|item| {
-                    let target = target.clone();
-                    let permits = permits.clone();
-                    async move {
-                        let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                        target.write(&item.request).await
-                    }
-                })
-                .buffered(permits.available_permits().max(1))
-                .collect()
-                .await;
-
-            for (item, outcome) in to_write.into_iter().zip(results) {
-                match outcome {
-                    WriteOutcome::Written { target_id, status } => {
-                        let entry = LedgerEntry {
-                            target_id: target_id.clone(),
-                            payload_hash: item.hash.clone(),
-                            written_at: now(),
-                        };
-                        self.state.ledger_put(&p.name, &item.key, &entry).map_err(state_err)?;
-                        self.audit(&item.key, item.operation, status, target_id, None)?;
-                        let op = if item.operation == Operation::Create {
-                            self.counts.created += 1;
-                            PlannedOperation::Create
-                        } else {
-                            self.counts.updated += 1;
-                            PlannedOperation::Update
-                        };
-                        self.emit(op, Some(item.key), Some(item.request), None);
-                    }
-                    WriteOutcome::Failed { transient: true, status, class, message } => {
-                        self.counts.failed += 1;
-                        let error = format!("{class}: {message}");
-                        self.audit(&item.key, Operation::Failed, status, None, Some(&error))?;
-                        if let (Some(c), Some(v)) = (&cursor_cfg, &item.cursor) {
-                            if hold_at.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_lt()) {
-                                hold_at = Some(v.clone());
-                            }
-                        } else if cursor_cfg.is_some() {
-                            hold_at = watermark.clone().or(Some(Value::Null));
-                        }
-                        self.emit(PlannedOperation::Failed, Some(item.key), None, Some(error));
-                    }
-                    WriteOutcome::Failed { transient: false, status, class, message } => {
-                        self.audit(&item.key, Operation::Failed, status, None, Some(&format!("{class}: {message}")))?;
-                        if let Some(reason) = self.fail_record(Some(item.key), &class, message, item.record)? {
-                            stop = Some(reason);
-                            break;
-                        }
-                    }
-                }
-            }
+            failpoint::hit("read-page");
+            self.process_page(page, &target).await?;
         }
 
         // Advance the watermark: to the highest cursor seen, unless a record must be re-read.
-        if !self.options.dry_run
-            && stop.is_none()
-            && let Some(c) = &cursor_cfg
-        {
-            let target_mark = match hold_at {
-                Some(Value::Null) => None,
-                Some(h) => Some(h),
-                None => highest,
+        if self.options.dry_run || self.stop.is_some() || self.hold_all {
+            return self.stop.take().map_or(Ok(()), Err);
+        }
+        if let Some(c) = &p.source.cursor {
+            let mark = self.hold_at.take().or(self.highest.take());
+            if let Some(mark) = mark
+                && watermark.as_ref().is_none_or(|w| cursor::compare(c.kind, &mark, w).is_gt())
+            {
+                failpoint::hit("before-watermark");
+                self.state.watermark_set(&p.name, &mark).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn replay(&mut self, connections: &mut Connections<'_>, selection: &ReplaySelection) -> Result<(), String> {
+        let p = self.pipeline;
+        let letters: Vec<(i64, DeadLetter)> = self
+            .state
+            .dead_letters_open(&p.name)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|(id, l)| {
+                (selection.keys.is_empty() && selection.ids.is_empty())
+                    || selection.ids.contains(id)
+                    || l.key.as_ref().is_some_and(|k| selection.keys.contains(k))
+            })
+            .collect();
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let source = connections.get(&p.source.connection).await?.connection;
+        let target = connections.get(&p.target.connection).await?;
+
+        // Read the current version of each record that has an id.
+        let id_field = &p.source.id;
+        let ids: Vec<Value> = letters.iter().filter_map(|(_, l)| l.record.get(id_field).cloned()).collect();
+        let current = if ids.is_empty() {
+            Vec::new()
+        } else {
+            source
+                .read_current(&self.read_request(None), id_field, &ids)
+                .await
+                .map_err(|e| format!("reading `{}` again: {e}", p.source.entity))?
+        };
+        let records: Vec<Value> = letters
+            .iter()
+            .map(|(_, l)| {
+                l.record
+                    .get(id_field)
+                    .and_then(|id| current.iter().find(|r| r.get(id_field) == Some(id)))
+                    .cloned()
+                    .unwrap_or_else(|| l.record.clone())
+            })
+            .collect();
+        let fates = self.process_page(records, &target).await?;
+        for ((id, _), fate) in letters.iter().zip(fates) {
+            if fate == Fate::Done {
+                self.state.dead_letter_resolve(*id, &now()).map_err(|e| e.to_string())?;
+            }
+        }
+        self.stop.take().map_or(Ok(()), Err)
+    }
+
+    /// Filters, maps, compares and writes one page; returns each record's fate, in order.
+    async fn process_page(&mut self, page: Vec<Value>, target: &Live) -> Result<Vec<Fate>, String> {
+        let p = self.pipeline;
+        let state_err = |e: StateError| e.to_string();
+        self.counts.read += page.len() as u64;
+        let mut fates = vec![Fate::Done; page.len()];
+
+        // Map, in order; the last version of a key in a page wins.
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
+        for (index, record) in page.into_iter().enumerate() {
+            let record_cursor = match &p.source.cursor {
+                Some(c) => match p.cursor_of(&record).map(|v| cursor::normalize(c.kind, v)) {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        fates[index] = Fate::Failed;
+                        if self.fail_record(None, "cursor", e, record)? {
+                            break;
+                        }
+                        continue;
+                    }
+                    None => None,
+                },
+                None => None,
             };
-            if let Some(mark) = target_mark {
-                let moves_forward = watermark.as_ref().is_none_or(|w| cursor::compare(c.kind, &mark, w).is_gt());
-                if moves_forward {
-                    self.state.watermark_set(&p.name, &mark).map_err(state_err)?;
+            if let (Some(c), Some(v)) = (&p.source.cursor, &record_cursor)
+                && self.highest.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_gt())
+            {
+                self.highest = Some(v.clone());
+            }
+            match p.map_record(&record) {
+                Ok(MapOutcome::Filtered) => {
+                    self.counts.filtered += 1;
+                    self.emit(PlannedOperation::Filtered, None, None, None);
+                }
+                Ok(MapOutcome::Mapped(m)) => {
+                    let entry = Pending {
+                        index,
+                        key: m.key,
+                        request: m.request,
+                        hash: m.hash,
+                        operation: Operation::Create,
+                        record,
+                        cursor: record_cursor,
+                    };
+                    match by_key.get(&entry.key) {
+                        Some(&i) => pending[i] = entry,
+                        None => {
+                            by_key.insert(entry.key.clone(), pending.len());
+                            pending.push(entry);
+                        }
+                    }
+                }
+                Err(e) => {
+                    fates[index] = Fate::Failed;
+                    if self.fail_record(None, "mapping", e.to_string(), record)? {
+                        break;
+                    }
                 }
             }
         }
-        match stop {
-            Some(reason) => Err(reason),
-            None => Ok(()),
+        if self.stop.is_some() {
+            return Ok(fates);
         }
+
+        // Compare with the ledger.
+        let mut to_write = Vec::new();
+        for mut item in pending {
+            match self.state.ledger_get(&p.name, &item.key).map_err(state_err)? {
+                Some(entry) if entry.payload_hash == item.hash => {
+                    self.counts.unchanged += 1;
+                    if !self.options.dry_run {
+                        self.audit(&item.key, Operation::Unchanged, None, entry.target_id.clone(), None)?;
+                    }
+                    self.emit(PlannedOperation::Unchanged, Some(item.key), Some(item.request), None);
+                }
+                Some(_) => {
+                    item.operation = Operation::Update;
+                    to_write.push(item);
+                }
+                None => to_write.push(item),
+            }
+        }
+
+        if self.options.dry_run {
+            for item in to_write {
+                let op = if item.operation == Operation::Create {
+                    self.counts.created += 1;
+                    PlannedOperation::Create
+                } else {
+                    self.counts.updated += 1;
+                    PlannedOperation::Update
+                };
+                self.emit(op, Some(item.key), Some(item.request), None);
+            }
+            return Ok(fates);
+        }
+
+        // Write concurrently, bounded by the connection's budget. Each result is recorded as
+        // soon as it arrives, and a write's permit is held until its ledger row is written, so
+        // a crash leaves at most `limit` accepted writes unrecorded (re-sent, under the same
+        // key, by the next run).
+        let mut in_flight = stream::iter(to_write.into_iter().map(|item| {
+            let connection = target.connection.clone();
+            let permits = target.permits.clone();
+            async move {
+                let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                let outcome = connection.write(&item.request).await;
+                (item, outcome, permit)
+            }
+        }))
+        .buffer_unordered(target.limit);
+
+        while let Some((item, outcome, permit)) = in_flight.next().await {
+            match outcome {
+                WriteOutcome::Written { target_id, status } => {
+                    failpoint::hit("after-write");
+                    let entry = LedgerEntry {
+                        target_id: target_id.clone(),
+                        payload_hash: item.hash.clone(),
+                        written_at: now(),
+                    };
+                    self.state.ledger_put(&p.name, &item.key, &entry).map_err(state_err)?;
+                    drop(permit);
+                    failpoint::hit("after-ledger");
+                    self.audit(&item.key, item.operation, status, target_id, None)?;
+                    let op = if item.operation == Operation::Create {
+                        self.counts.created += 1;
+                        PlannedOperation::Create
+                    } else {
+                        self.counts.updated += 1;
+                        PlannedOperation::Update
+                    };
+                    self.emit(op, Some(item.key), Some(item.request), None);
+                }
+                WriteOutcome::Failed { transient: true, status, class, message } => {
+                    drop(permit);
+                    fates[item.index] = Fate::Failed;
+                    self.counts.failed += 1;
+                    let error = format!("{class}: {message}");
+                    self.audit(&item.key, Operation::Failed, status, None, Some(&error))?;
+                    match (&p.source.cursor, &item.cursor) {
+                        (Some(c), Some(v))
+                            if self.hold_at.as_ref().is_none_or(|h| cursor::compare(c.kind, v, h).is_lt()) =>
+                        {
+                            self.hold_at = Some(v.clone());
+                        }
+                        (Some(_), None) => self.hold_all = true,
+                        _ => {}
+                    }
+                    self.emit(PlannedOperation::Failed, Some(item.key), None, Some(error));
+                }
+                WriteOutcome::Failed { transient: false, status, class, message } => {
+                    drop(permit);
+                    fates[item.index] = Fate::Failed;
+                    self.audit(&item.key, Operation::Failed, status, None, Some(&format!("{class}: {message}")))?;
+                    if self.fail_record(Some(item.key), &class, message, item.record)? {
+                        // Writes still in flight are abandoned; their records are re-read
+                        // next run because the watermark does not move on a stop.
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(fates)
     }
 
     fn audit(
@@ -457,14 +596,8 @@ impl Run<'_, '_> {
     }
 
     /// Records a permanently failed record: dead letter (or, with `fail`, stops the run).
-    /// Returns the reason to stop, when the policy says so.
-    fn fail_record(
-        &mut self,
-        key: Option<String>,
-        class: &str,
-        error: String,
-        record: Value,
-    ) -> Result<Option<String>, String> {
+    /// Returns true when the run must stop (and sets `self.stop`).
+    fn fail_record(&mut self, key: Option<String>, class: &str, error: String, record: Value) -> Result<bool, String> {
         self.counts.failed += 1;
         let describe = match &key {
             Some(k) => format!("record `{k}`"),
@@ -474,7 +607,8 @@ impl Run<'_, '_> {
         self.emit(PlannedOperation::Failed, Some(shown), None, Some(format!("{class}: {error}")));
         let policy = &self.pipeline.on_error;
         if policy.record == RecordErrorAction::Fail {
-            return Ok(Some(format!("{describe} failed ({class}): {error}")));
+            self.stop = Some(format!("{describe} failed ({class}): {error}"));
+            return Ok(true);
         }
         // In a dry run the record is counted as it would be stored, so `plan` and `run` agree.
         self.counts.dead_lettered += 1;
@@ -491,8 +625,9 @@ impl Run<'_, '_> {
             self.state.dead_letter_put(&letter).map_err(|e| e.to_string())?;
         }
         if policy.max_failures.is_some_and(|max| self.counts.failed >= max) {
-            return Ok(Some(format!("stopped after {} failed records (on_error.max_failures)", self.counts.failed)));
+            self.stop = Some(format!("stopped after {} failed records (on_error.max_failures)", self.counts.failed));
+            return Ok(true);
         }
-        Ok(None)
+        Ok(false)
     }
 }

@@ -21,6 +21,7 @@ pub mod connector;
 pub mod cursor;
 pub mod diagnostic;
 pub mod executor;
+pub mod failpoint;
 pub mod hash;
 pub mod load;
 pub mod mapping_test;

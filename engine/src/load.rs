@@ -413,6 +413,7 @@ impl Compiler<'_> {
             source: Source {
                 connection: pc.source.connection,
                 entity: pc.source.entity,
+                id: pc.source.id,
                 cursor: pc.source.cursor.map(|c| Cursor {
                     field: c.field,
                     kind: c.kind,

@@ -39,6 +39,8 @@ pub struct Pipeline {
 pub struct Source {
     pub connection: String,
     pub entity: String,
+    /// The field that identifies a record (for `replay`).
+    pub id: String,
     pub cursor: Option<Cursor>,
     pub select: Vec<String>,
     pub expand: Vec<String>,

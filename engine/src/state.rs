@@ -94,6 +94,10 @@ pub trait StateStore: Send + Sync {
     /// Stores a dead letter. A record already held unresolved for the pipeline is refreshed
     /// (latest error, run and time), not stored twice.
     fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError>;
+    /// The unresolved dead letters of a pipeline, oldest first, with their ids.
+    fn dead_letters_open(&self, pipeline: &str) -> Result<Vec<(i64, DeadLetter)>, StateError>;
+    /// Marks a dead letter resolved (its record has since synced).
+    fn dead_letter_resolve(&self, id: i64, at: &str) -> Result<(), StateError>;
     fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError>;
     fn run_finished(
         &self,

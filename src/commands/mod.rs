@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod history;
 pub mod run;
 pub mod schema;
 pub mod test;
@@ -56,4 +57,9 @@ pub fn load_one(path: &Path) -> Result<Project, u8> {
         eprintln!("{} problem(s) found", d.len());
         INVALID
     })
+}
+
+/// The runtime for commands that talk to connections.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts")
 }

@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub enum Format {
     Text,
     Json,
 }
@@ -53,7 +53,7 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
             return FAILED;
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
+    let runtime = super::runtime();
     let registry = crate::registry::connectors();
     let context = ConnectContext { project_dir: project.dir.clone(), secrets: Arc::new(EnvSecrets) };
     let format = args.format;
@@ -94,7 +94,7 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
     if ok { OK } else { FAILED }
 }
 
-fn print_event(event: &RecordEvent, format: Format, dry_run: bool) {
+pub fn print_event(event: &RecordEvent, format: Format, dry_run: bool) {
     if format == Format::Json {
         println!("{}", serde_json::to_string(event).expect("an event always serializes"));
         return;

@@ -227,6 +227,14 @@ impl StateStore for SqliteStore {
         })
     }
 
+    fn dead_letters_open(&self, pipeline: &str) -> Result<Vec<(i64, DeadLetter)>, StateError> {
+        Ok(self.dead_letters(Some(pipeline), false)?.into_iter().map(|d| (d.id, d.letter)).collect())
+    }
+
+    fn dead_letter_resolve(&self, id: i64, at: &str) -> Result<(), StateError> {
+        self.resolve_dead_letter(id, at).map(|_| ())
+    }
+
     fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError> {
         self.with_conn("recording the run start", |conn| {
             conn.prepare_cached("INSERT INTO runs (run_id, pipeline, started_at) VALUES (?1, ?2, ?3)")?

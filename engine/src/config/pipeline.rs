@@ -55,6 +55,10 @@ pub struct SourceConfig {
     pub connection: String,
     /// What to read, in the connector's words (`customers`, `salesInvoices`, a file name).
     pub entity: String,
+    /// The field that identifies a record in the source. `replay` uses it to read the current
+    /// version of a dead-lettered record, so a fix made in the source is picked up.
+    #[serde(default = "default_id_field")]
+    pub id: String,
     /// Incremental reads: the field whose value grows with every change. Without a cursor,
     /// every run reads everything (unchanged records still cost no write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +73,10 @@ pub struct SourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub page_size: Option<u32>,
+}
+
+fn default_id_field() -> String {
+    "id".to_owned()
 }
 
 /// The incremental cursor of a source.

@@ -160,6 +160,22 @@ pub struct ReadRequest {
 pub trait Connection: Send + Sync {
     /// Starts reading an entity. Records arrive a page at a time so memory stays flat.
     async fn read(&self, request: &ReadRequest) -> Result<Box<dyn RecordPages>, ConnectorError>;
+    /// The current versions of the records whose `id_field` is one of `ids` (for replaying dead
+    /// letters after the source was fixed). The default reads the entity and keeps the matches;
+    /// connectors that can look records up by id do better.
+    async fn read_current(
+        &self,
+        request: &ReadRequest,
+        id_field: &str,
+        ids: &[Value],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut pages = self.read(request).await?;
+        let mut found = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            found.extend(page.into_iter().filter(|r| r.get(id_field).is_some_and(|id| ids.contains(id))));
+        }
+        Ok(found)
+    }
     /// Sends one request built by [`Connector::build_request`].
     async fn write(&self, request: &TargetRequest) -> WriteOutcome;
     /// How many requests may be in flight at once, when the project does not say.

@@ -1,0 +1,447 @@
+//! Commands that read and adjust the durable state: `status`, `audit`, `dead-letters`,
+//! `replay`, `state show|set|reset`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use engine::connector::ConnectContext;
+use engine::cursor;
+use engine::executor::{Connections, RecordEvent, ReplaySelection, replay_dead_letters};
+use engine::load::Project;
+use engine::state::{Operation, StateStore};
+use serde_json::Value;
+use state::{AuditFilter, SqliteStore};
+
+use super::{FAILED, INVALID, OK, load_one};
+
+/// The project and its state database, which must exist (something has run).
+fn open_existing(project: &Path) -> Result<(Project, SqliteStore), u8> {
+    let project = load_one(project)?;
+    let path = project.state_path();
+    if !path.exists() {
+        eprintln!("{}: no state yet (nothing has run in this project)", path.display());
+        return Err(FAILED);
+    }
+    let store = SqliteStore::open(&path).map_err(|e| {
+        eprintln!("{}: {e}", path.display());
+        FAILED
+    })?;
+    Ok((project, store))
+}
+
+fn check_pipeline(project: &Project, name: &str) -> Result<(), u8> {
+    if project.pipeline(name).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = project.pipelines.iter().map(|p| p.name.as_str()).collect();
+    eprintln!("unknown pipeline `{name}` (known: {})", known.join(", "));
+    Err(INVALID)
+}
+
+/// `ml-connector status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(short, long, default_value = ".")]
+    project: PathBuf,
+    /// Runs to show per pipeline.
+    #[arg(long, default_value_t = 3)]
+    last: usize,
+}
+
+pub fn status(args: &StatusArgs) -> u8 {
+    let (project, store) = match open_existing(&args.project) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let watermarks = store.watermarks().unwrap_or_default();
+    for p in &project.pipelines {
+        let mark = watermarks.iter().find(|(name, _)| name == &p.name).map(|(_, v)| v.to_string());
+        let open_letters = store.dead_letters(Some(&p.name), false).map(|d| d.len()).unwrap_or(0);
+        println!(
+            "{}  watermark: {}  ledger: {} key(s)  open dead letters: {open_letters}",
+            p.name,
+            mark.as_deref().unwrap_or("none"),
+            store.ledger_count(&p.name).unwrap_or(0)
+        );
+        let runs = match store.recent_runs(Some(&p.name), args.last) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return FAILED;
+            }
+        };
+        if runs.is_empty() {
+            println!("  no runs yet");
+        }
+        for r in runs {
+            let c = &r.counts;
+            println!(
+                "  {} → {}  read {}, created {}, updated {}, unchanged {}, filtered {}, failed {} ({} dead-lettered){}",
+                r.started_at,
+                r.finished_at.as_deref().unwrap_or("(did not finish)"),
+                c.read,
+                c.created,
+                c.updated,
+                c.unchanged,
+                c.filtered,
+                c.failed,
+                c.dead_lettered,
+                r.error.map(|e| format!("\n    last error: {e}")).unwrap_or_default()
+            );
+        }
+    }
+    OK
+}
+
+/// `ml-connector audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[arg(short, long, default_value = ".")]
+    project: PathBuf,
+    /// Only this pipeline.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Only this key.
+    #[arg(long)]
+    key: Option<String>,
+    /// Only this outcome.
+    #[arg(long, value_enum)]
+    outcome: Option<Outcome>,
+    /// From this time on (RFC 3339, or a date taken as UTC), inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time, exclusive.
+    #[arg(long)]
+    until: Option<String>,
+    /// At most this many rows.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: AuditFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Outcome {
+    Create,
+    Update,
+    Unchanged,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuditFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+pub fn audit(args: &AuditArgs) -> u8 {
+    let (_, store) = match open_existing(&args.project) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let filter = AuditFilter {
+        pipeline: args.pipeline.clone(),
+        key: args.key.clone(),
+        operation: args.outcome.map(|o| match o {
+            Outcome::Create => Operation::Create,
+            Outcome::Update => Operation::Update,
+            Outcome::Unchanged => Operation::Unchanged,
+            Outcome::Failed => Operation::Failed,
+        }),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        limit: args.limit,
+    };
+    let rows = match store.audit_query(&filter) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return INVALID;
+        }
+    };
+    let header = ["time", "run_id", "pipeline", "key", "operation", "http_status", "target_id", "error"];
+    let cells = |e: &engine::state::AuditEntry| -> [String; 8] {
+        [
+            e.time.clone(),
+            e.run_id.clone(),
+            e.pipeline.clone(),
+            e.key.clone(),
+            e.operation.as_str().to_owned(),
+            e.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            e.target_id.clone().unwrap_or_default(),
+            e.error.clone().unwrap_or_default(),
+        ]
+    };
+    match args.format {
+        AuditFormat::Jsonl => {
+            for e in &rows {
+                println!("{}", serde_json::to_string(e).expect("an audit row serializes"));
+            }
+        }
+        AuditFormat::Csv => {
+            println!("{}", header.join(","));
+            for e in &rows {
+                println!("{}", cells(e).iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            }
+        }
+        AuditFormat::Table => {
+            let all: Vec<[String; 8]> = rows.iter().map(cells).collect();
+            let mut widths = header.map(str::len);
+            for row in &all {
+                for (w, c) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            println!("{}", line(&header.map(str::to_owned)));
+            for row in &all {
+                println!("{}", line(row));
+            }
+        }
+    }
+    OK
+}
+
+/// RFC 4180 quoting.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}
+
+/// `ml-connector dead-letters`.
+#[derive(Debug, clap::Args)]
+pub struct DeadLettersArgs {
+    #[arg(short, long, default_value = ".")]
+    project: PathBuf,
+    /// Only this pipeline.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Include letters already resolved.
+    #[arg(long)]
+    all: bool,
+    /// Print each letter with its record as JSON Lines instead of the grouped summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn dead_letters(args: &DeadLettersArgs) -> u8 {
+    let (_, store) = match open_existing(&args.project) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let letters = match store.dead_letters(args.pipeline.as_deref(), args.all) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return FAILED;
+        }
+    };
+    if args.json {
+        for l in &letters {
+            println!("{}", serde_json::to_string(l).expect("a dead letter serializes"));
+        }
+        return OK;
+    }
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&state::StoredDeadLetter>> = Default::default();
+    for l in &letters {
+        groups.entry((l.letter.pipeline.as_str(), l.letter.error_class.as_str())).or_default().push(l);
+    }
+    for ((pipeline, class), items) in &groups {
+        println!("{pipeline} / {class}: {} record(s)", items.len());
+        for l in items {
+            let who = l.letter.key.clone().unwrap_or_else(|| short(&l.letter.record));
+            let resolved = l.resolved_at.as_ref().map(|t| format!(" (resolved {t})")).unwrap_or_default();
+            println!("  #{} {who}: {}{resolved}", l.id, l.letter.error);
+        }
+    }
+    println!("{} dead letter(s)", letters.len());
+    OK
+}
+
+fn short(record: &Value) -> String {
+    let text = engine::hash::canonical_json(record);
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// `ml-connector replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    #[arg(short, long, default_value = ".")]
+    project: PathBuf,
+    /// Only this pipeline (default: every pipeline with open dead letters).
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Only the letters with this key (repeatable).
+    #[arg(long)]
+    key: Vec<String>,
+    /// Only the letter with this id, as `dead-letters` shows it (repeatable).
+    #[arg(long)]
+    id: Vec<i64>,
+}
+
+pub fn replay(args: &ReplayArgs, secrets: Arc<dyn engine::connector::SecretResolver>) -> u8 {
+    let (project, store) = match open_existing(&args.project) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(name) = &args.pipeline
+        && let Err(code) = check_pipeline(&project, name)
+    {
+        return code;
+    }
+    let selection = ReplaySelection { keys: args.key.clone(), ids: args.id.clone() };
+    let registry = crate::registry::connectors();
+    let context = ConnectContext { project_dir: project.dir.clone(), secrets };
+    let runtime = super::runtime();
+    let mut ok = true;
+    let mut print = |e: &RecordEvent| super::run::print_event(e, super::run::Format::Text, false);
+    runtime.block_on(async {
+        let mut connections = Connections::new(&project, &registry, context);
+        for p in &project.pipelines {
+            if args.pipeline.as_ref().is_some_and(|n| n != &p.name) {
+                continue;
+            }
+            let open = store.dead_letters_open(&p.name).map(|l| l.len()).unwrap_or(0);
+            if open == 0 {
+                continue;
+            }
+            let before = open;
+            let report = replay_dead_letters(p, &mut connections, &store, &selection, &mut print).await;
+            let after = store.dead_letters_open(&p.name).map(|l| l.len()).unwrap_or(before);
+            eprintln!("{}: replayed {}, resolved {}, still open {after}", p.name, report.counts.read, before - after);
+            if let Some(e) = &report.error {
+                eprintln!("  error: {e}");
+            }
+            ok &= report.succeeded() && report.counts.failed == 0;
+        }
+    });
+    if ok { OK } else { FAILED }
+}
+
+/// `ml-connector state`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Show each pipeline's watermark and ledger size.
+    Show {
+        #[arg(short, long, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Set a pipeline's watermark, e.g. to backfill from a date: the next run reads from there.
+    Set {
+        #[arg(short, long, default_value = ".")]
+        project: PathBuf,
+        pipeline: String,
+        /// The new watermark: a timestamp or date for timestamp cursors, a number otherwise.
+        value: String,
+    },
+    /// Forget a pipeline's watermark so the next run reads everything. Unchanged records still
+    /// cost no write; with `--ledger` the ledger is cleared too and every record is sent again.
+    Reset {
+        #[arg(short, long, default_value = ".")]
+        project: PathBuf,
+        pipeline: String,
+        /// Clear the ledger as well (a full resync).
+        #[arg(long)]
+        ledger: bool,
+    },
+}
+
+pub fn state(command: &StateCommand) -> u8 {
+    match command {
+        StateCommand::Show { project } => {
+            let (project, store) = match open_existing(project) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let marks = store.watermarks().unwrap_or_default();
+            for p in &project.pipelines {
+                let mark = marks.iter().find(|(n, _)| n == &p.name).map(|(_, v)| v.to_string());
+                let cursor = p.source.cursor.as_ref().map(|c| c.field.as_str()).unwrap_or("(no cursor: full reads)");
+                println!(
+                    "{}: cursor {cursor}, watermark {}, ledger {} key(s)",
+                    p.name,
+                    mark.as_deref().unwrap_or("none"),
+                    store.ledger_count(&p.name).unwrap_or(0)
+                );
+            }
+            OK
+        }
+        StateCommand::Set { project, pipeline, value } => {
+            let project = match load_one(project) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            if let Err(code) = check_pipeline(&project, pipeline) {
+                return code;
+            }
+            let p = project.pipeline(pipeline).expect("checked above");
+            let Some(c) = &p.source.cursor else {
+                eprintln!("pipeline `{pipeline}` has no cursor: it reads everything every run");
+                return INVALID;
+            };
+            let raw = value.parse::<f64>().map(Value::from).unwrap_or_else(|_| Value::String(value.clone()));
+            let mark = match cursor::normalize(c.kind, &raw) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return INVALID;
+                }
+            };
+            let store = match SqliteStore::open(&project.state_path()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return FAILED;
+                }
+            };
+            match store.watermark_set(pipeline, &mark) {
+                Ok(()) => {
+                    println!("{pipeline}: watermark set to {mark}");
+                    OK
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    FAILED
+                }
+            }
+        }
+        StateCommand::Reset { project, pipeline, ledger } => {
+            let (project, store) = match open_existing(project) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            if let Err(code) = check_pipeline(&project, pipeline) {
+                return code;
+            }
+            let cleared = store.watermark_clear(pipeline);
+            let removed = if *ledger { store.ledger_clear(pipeline).map(Some) } else { Ok(None) };
+            match (cleared, removed) {
+                (Ok(_), Ok(removed)) => {
+                    println!("{pipeline}: watermark cleared; the next run reads everything");
+                    if let Some(n) = removed {
+                        println!("{pipeline}: ledger cleared ({n} key(s)); every record will be sent again");
+                    }
+                    OK
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("{e}");
+                    FAILED
+                }
+            }
+        }
+    }
+}
