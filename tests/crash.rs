@@ -72,10 +72,8 @@ fn target_state(dir: &Path) -> (BTreeMap<String, Value>, usize) {
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let key = v["key"].as_str().unwrap().to_owned();
-        if let Some(previous) = state.get(&key) {
-            if previous == &v["data"] {
-                resends += 1;
-            }
+        if state.get(&key) == Some(&v["data"]) {
+            resends += 1;
         }
         state.insert(key, v["data"].clone());
     }
