@@ -8,5 +8,6 @@ use engine::connector::Registry;
 pub fn connectors() -> Registry {
     let mut registry = Registry::new();
     registry.register(Arc::new(connector_jsonl::JsonlConnector));
+    registry.register(Arc::new(connector_http::HttpConnector));
     registry
 }

@@ -111,3 +111,18 @@ fn the_readme_documents_every_custom_filter() {
         assert!(readme.contains(&format!("| `{}", f.name)), "README's filter table lacks `{}`", f.name);
     }
 }
+
+#[test]
+fn unknown_keys_inside_a_tagged_union_are_rejected() {
+    let v = schema("project.schema.json");
+    let project = |auth: Value| {
+        json!({"version": 1, "name": "p", "connections": {"api": {"connector": "http", "settings": {"base_url": "https://x", "auth": auth}}}})
+    };
+    assert_eq!(errors(&v, &project(json!({"type": "bearer", "token": {"secret": "t"}}))), Vec::<String>::new());
+    let errs = errors(&v, &project(json!({"type": "bearer", "token": {"secret": "t"}, "tokn": "x"})));
+    assert!(errs.iter().any(|e| e.contains("tokn")), "{errs:?}");
+    let errs = errors(&v, &project(json!({"type": "basic", "username": "u", "password": "inline-password"})));
+    assert!(!errs.is_empty(), "an inline password is refused");
+    let errs = errors(&v, &project(json!({"type": "kerberos"})));
+    assert!(!errs.is_empty(), "an unknown variant is refused");
+}

@@ -1,0 +1,136 @@
+//! Building clients and sending with retries.
+
+use std::time::Duration;
+
+use engine::connector::WriteOutcome;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+
+/// The `User-Agent` every request carries, so API owners can tell who is calling.
+pub const USER_AGENT: &str = concat!("ml-connector/", env!("CARGO_PKG_VERSION"));
+
+/// A client with sane timeouts. Proxies from the environment are not used: integrations talk to
+/// known hosts, and a stray `HTTP_PROXY` must not route a customer's data elsewhere.
+pub fn build_client(timeout: Duration) -> Client {
+    Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .expect("a client with these settings always builds")
+}
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The wait before the second attempt; doubled for each further one.
+    pub base_delay: Duration,
+    /// No single wait is longer than this (a larger `Retry-After` is capped too).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 5, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+    }
+}
+
+/// Why a request did not succeed, after retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpFailure {
+    /// A retry later may succeed (throttling, outage); otherwise the request itself is wrong.
+    pub transient: bool,
+    pub status: Option<u16>,
+    /// A short class for grouping dead letters (`http_400`, `timeout`, ...).
+    pub class: String,
+    /// What the server said, shortened; never the request's headers.
+    pub message: String,
+}
+
+impl HttpFailure {
+    pub fn into_outcome(self) -> WriteOutcome {
+        WriteOutcome::Failed { transient: self.transient, status: self.status, class: self.class, message: self.message }
+    }
+}
+
+/// True for statuses a retry can fix.
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
+}
+
+/// Sends the request `build` makes, retrying transient failures. `build` is called once per
+/// attempt because a request is consumed by sending it.
+pub async fn send_with_retry(build: impl Fn() -> RequestBuilder, policy: RetryPolicy) -> Result<Response, HttpFailure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt >= policy.attempts.max(1);
+        let (failure, retry_after) = match build().send().await {
+            Ok(response) if response.status().is_success() => return Ok(response),
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(&response);
+                let failure = failure_from_response(response).await;
+                if !is_transient_status(status) {
+                    return Err(failure);
+                }
+                (failure, retry_after)
+            }
+            Err(e) => (failure_from_error(&e), None),
+        };
+        if last || !failure.transient {
+            return Err(failure);
+        }
+        let backoff = policy.base_delay.saturating_mul(1 << (attempt - 1).min(16));
+        let wait = retry_after.unwrap_or(backoff).min(policy.max_delay);
+        tracing::debug!(attempt, status = ?failure.status, wait_ms = wait.as_millis() as u64, "Retrying after a transient failure.");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare in APIs and ignored).
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Reads an error response into a failure, keeping the start of its body.
+pub async fn failure_from_response(response: Response) -> HttpFailure {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let body = shorten(body.trim(), 500);
+    let reason = status.canonical_reason().unwrap_or("");
+    HttpFailure {
+        transient: is_transient_status(status),
+        status: Some(status.as_u16()),
+        class: format!("http_{}", status.as_u16()),
+        message: if body.is_empty() { format!("{} {reason}", status.as_u16()) } else { format!("{} {reason}: {body}", status.as_u16()) },
+    }
+}
+
+/// A failure to get any response: always transient (the server may be back next run).
+pub fn failure_from_error(e: &reqwest::Error) -> HttpFailure {
+    let class = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "network"
+    };
+    // reqwest's message names the URL but never headers; strip the query, which can hold keys.
+    let message = e.to_string();
+    let message = match message.find('?') {
+        Some(i) => format!("{}…", &message[..i]),
+        None => message,
+    };
+    HttpFailure { transient: true, status: None, class: class.to_owned(), message }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
