@@ -58,6 +58,9 @@ enum Command {
     /// Inspect and move watermarks (backfill from a date, full resync).
     #[command(subcommand)]
     State(commands::history::StateCommand),
+    /// The project's encrypted secrets: set, list (names only), remove, generate a master key.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,8 +75,9 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::history::status(&args),
         Command::Audit(args) => commands::history::audit(&args),
         Command::DeadLetters(args) => commands::history::dead_letters(&args),
-        Command::Replay(args) => commands::history::replay(&args, std::sync::Arc::new(engine::connector::EnvSecrets)),
+        Command::Replay(args) => commands::history::replay(&args),
         Command::State(command) => commands::history::state(&command),
+        Command::Secrets(command) => commands::secrets::execute(&command),
     };
     ExitCode::from(code)
 }

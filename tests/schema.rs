@@ -115,9 +115,7 @@ fn the_readme_documents_every_custom_filter() {
 #[test]
 fn unknown_keys_inside_a_tagged_union_are_rejected() {
     let v = schema("project.schema.json");
-    let project = |auth: Value| {
-        json!({"version": 1, "name": "p", "connections": {"api": {"connector": "http", "settings": {"base_url": "https://x", "auth": auth}}}})
-    };
+    let project = |auth: Value| json!({"version": 1, "name": "p", "connections": {"api": {"connector": "http", "settings": {"base_url": "https://x", "auth": auth}}}});
     assert_eq!(errors(&v, &project(json!({"type": "bearer", "token": {"secret": "t"}}))), Vec::<String>::new());
     let errs = errors(&v, &project(json!({"type": "bearer", "token": {"secret": "t"}, "tokn": "x"})));
     assert!(errs.iter().any(|e| e.contains("tokn")), "{errs:?}");

@@ -47,6 +47,16 @@ impl Project {
     pub fn state_path(&self) -> PathBuf {
         self.dir.join(&self.config.state.path)
     }
+
+    /// The secrets vault path.
+    pub fn vault_path(&self) -> PathBuf {
+        self.dir.join(&self.config.state.vault)
+    }
+
+    /// The master key file path.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.dir.join(&self.config.state.key_file)
+    }
 }
 
 /// Finds the project file for a path: the path itself, `PATH/ml-connector.yaml`, or the nearest

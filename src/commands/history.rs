@@ -2,7 +2,6 @@
 //! `replay`, `state show|set|reset`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use engine::connector::ConnectContext;
@@ -293,7 +292,7 @@ pub struct ReplayArgs {
     id: Vec<i64>,
 }
 
-pub fn replay(args: &ReplayArgs, secrets: Arc<dyn engine::connector::SecretResolver>) -> u8 {
+pub fn replay(args: &ReplayArgs) -> u8 {
     let (project, store) = match open_existing(&args.project) {
         Ok(x) => x,
         Err(code) => return code,
@@ -305,7 +304,7 @@ pub fn replay(args: &ReplayArgs, secrets: Arc<dyn engine::connector::SecretResol
     }
     let selection = ReplaySelection { keys: args.key.clone(), ids: args.id.clone() };
     let registry = crate::registry::connectors();
-    let context = ConnectContext { project_dir: project.dir.clone(), secrets };
+    let context = ConnectContext { project_dir: project.dir.clone(), secrets: super::secrets::resolver(&project) };
     let runtime = super::runtime();
     let mut ok = true;
     let mut print = |e: &RecordEvent| super::run::print_event(e, super::run::Format::Text, false);

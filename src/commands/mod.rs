@@ -3,6 +3,7 @@
 pub mod history;
 pub mod run;
 pub mod schema;
+pub mod secrets;
 pub mod test;
 pub mod validate;
 

@@ -1,10 +1,9 @@
 //! `ml-connector run` and `ml-connector plan`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::ValueEnum;
-use engine::connector::{ConnectContext, EnvSecrets};
+use engine::connector::ConnectContext;
 use engine::executor::{Connections, PlannedOperation, RecordEvent, RunOptions, run_project};
 use engine::state::StateStore;
 use state::SqliteStore;
@@ -55,7 +54,7 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
     };
     let runtime = super::runtime();
     let registry = crate::registry::connectors();
-    let context = ConnectContext { project_dir: project.dir.clone(), secrets: Arc::new(EnvSecrets) };
+    let context = ConnectContext { project_dir: project.dir.clone(), secrets: super::secrets::resolver(&project) };
     let format = args.format;
     let mut print = move |event: &RecordEvent| print_event(event, format, dry_run);
     let reports = runtime.block_on(async {

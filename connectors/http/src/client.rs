@@ -51,7 +51,12 @@ pub struct HttpFailure {
 
 impl HttpFailure {
     pub fn into_outcome(self) -> WriteOutcome {
-        WriteOutcome::Failed { transient: self.transient, status: self.status, class: self.class, message: self.message }
+        WriteOutcome::Failed {
+            transient: self.transient,
+            status: self.status,
+            class: self.class,
+            message: self.message,
+        }
     }
 }
 
@@ -106,7 +111,11 @@ pub async fn failure_from_response(response: Response) -> HttpFailure {
         transient: is_transient_status(status),
         status: Some(status.as_u16()),
         class: format!("http_{}", status.as_u16()),
-        message: if body.is_empty() { format!("{} {reason}", status.as_u16()) } else { format!("{} {reason}: {body}", status.as_u16()) },
+        message: if body.is_empty() {
+            format!("{} {reason}", status.as_u16())
+        } else {
+            format!("{} {reason}: {body}", status.as_u16())
+        },
     }
 }
 

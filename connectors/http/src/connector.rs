@@ -109,7 +109,11 @@ impl Connector for HttpConnector {
             description: "Sends the rendered fields as the JSON body of one request per record.",
             params: vec![
                 ParamSpec { name: "method", description: "PUT, POST or PATCH", required: true },
-                ParamSpec { name: "path", description: "the path after the base URL, e.g. `/contacts/{{ record.id }}`", required: true },
+                ParamSpec {
+                    name: "path",
+                    description: "the path after the base URL, e.g. `/contacts/{{ record.id }}`",
+                    required: true,
+                },
             ],
         }]
     }
@@ -118,7 +122,9 @@ impl Connector for HttpConnector {
         if resource != RESOURCE {
             return Err(format!("unknown resource `{resource}`"));
         }
-        let text = |name: &str| input.params.get(name).and_then(Value::as_str).ok_or(format!("parameter `{name}` must be text"));
+        let text = |name: &str| {
+            input.params.get(name).and_then(Value::as_str).ok_or(format!("parameter `{name}` must be text"))
+        };
         let method = text("method")?.to_uppercase();
         if !METHODS.contains(&method.as_str()) {
             return Err(format!("method `{method}` is not one of {}", METHODS.join(", ")));
@@ -130,18 +136,25 @@ impl Connector for HttpConnector {
         Ok(TargetRequest { method, path: path.to_owned(), body: input.body.clone() })
     }
 
-    async fn connect(&self, settings: &Map<String, Value>, context: &ConnectContext) -> Result<Arc<dyn Connection>, ConnectorError> {
+    async fn connect(
+        &self,
+        settings: &Map<String, Value>,
+        context: &ConnectContext,
+    ) -> Result<Arc<dyn Connection>, ConnectorError> {
         let settings: HttpSettings = serde_json::from_value(Value::Object(settings.clone()))
             .map_err(|e| ConnectorError::new(format!("http settings: {e}")))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &settings.headers {
-            let name = HeaderName::try_from(name.as_str()).map_err(|_| ConnectorError::new(format!("`{name}` is not a header name")))?;
-            let value = HeaderValue::try_from(value.as_str()).map_err(|_| ConnectorError::new(format!("header `{name}` has an invalid value")))?;
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| ConnectorError::new(format!("`{name}` is not a header name")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| ConnectorError::new(format!("header `{name}` has an invalid value")))?;
             headers.insert(name, value);
         }
         let resolve = |r: &SecretRef| context.secrets.resolve(r).map_err(ConnectorError::new);
         let secret_header = |value: String| {
-            let mut v = HeaderValue::try_from(value).map_err(|_| ConnectorError::new("a credential holds characters a header cannot carry"))?;
+            let mut v = HeaderValue::try_from(value)
+                .map_err(|_| ConnectorError::new("a credential holds characters a header cannot carry"))?;
             // Sensitive values are redacted from reqwest's Debug output.
             v.set_sensitive(true);
             Ok::<_, ConnectorError>(v)
@@ -156,7 +169,8 @@ impl Connector for HttpConnector {
                 headers.insert(reqwest::header::AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
             }
             Some(HttpAuth::Header { name, value }) => {
-                let name = HeaderName::try_from(name.as_str()).map_err(|_| ConnectorError::new(format!("`{name}` is not a header name")))?;
+                let name = HeaderName::try_from(name.as_str())
+                    .map_err(|_| ConnectorError::new(format!("`{name}` is not a header name")))?;
                 headers.insert(name, secret_header(resolve(value)?)?);
             }
         }
@@ -206,7 +220,12 @@ impl Connection for HttpConnection {
     async fn write(&self, request: &TargetRequest) -> WriteOutcome {
         let url = format!("{}{}", self.base_url, request.path);
         let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
-            return WriteOutcome::Failed { transient: false, status: None, class: "request".into(), message: format!("bad method `{}`", request.method) };
+            return WriteOutcome::Failed {
+                transient: false,
+                status: None,
+                class: "request".into(),
+                message: format!("bad method `{}`", request.method),
+            };
         };
         let build = || self.client.request(method.clone(), &url).headers(self.headers.clone()).json(&request.body);
         match send_with_retry(build, self.retry).await {
@@ -235,7 +254,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }
     }
@@ -246,12 +273,17 @@ mod tests {
         let mut params = Map::new();
         params.insert("method".into(), "put".into());
         params.insert("path".into(), "/contacts/7".into());
-        let req = HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).unwrap();
+        let req =
+            HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).unwrap();
         assert_eq!(req, TargetRequest { method: "PUT".into(), path: "/contacts/7".into(), body: body.clone() });
         params.insert("method".into(), "DELETE".into());
-        assert!(HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).is_err());
+        assert!(
+            HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).is_err()
+        );
         params.insert("method".into(), "PUT".into());
         params.insert("path".into(), "contacts".into());
-        assert!(HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).is_err());
+        assert!(
+            HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).is_err()
+        );
     }
 }

@@ -64,23 +64,39 @@ pub struct ConnectionConfig {
     pub concurrency: Option<usize>,
 }
 
-/// Where the project's state lives.
+/// Where the project's state and secrets live.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// Path of the SQLite state database, relative to the project file.
     #[serde(default = "default_state_path")]
     pub path: String,
+    /// Path of the encrypted secrets vault, relative to the project file.
+    #[serde(default = "default_vault_path")]
+    pub vault: String,
+    /// Path of the file holding the vault's master key (base64, mode 0600), relative to the
+    /// project file. `ML_CONNECTOR_MASTER_KEY`, `ML_CONNECTOR_KEY_FILE` or
+    /// `ML_CONNECTOR_PASSPHRASE` take precedence.
+    #[serde(default = "default_key_file")]
+    pub key_file: String,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { path: default_state_path() }
+        StateConfig { path: default_state_path(), vault: default_vault_path(), key_file: default_key_file() }
     }
 }
 
 fn default_state_path() -> String {
     ".ml-connector/state.db".to_owned()
+}
+
+fn default_vault_path() -> String {
+    ".ml-connector/vault.json".to_owned()
+}
+
+fn default_key_file() -> String {
+    ".ml-connector/master.key".to_owned()
 }
 
 /// Settings that pipelines inherit.
