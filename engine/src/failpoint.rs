@@ -1,8 +1,8 @@
 //! Failpoints: named places where a test can make the process die abruptly.
 //!
-//! The crash-safety tests set `ML_CONNECTOR_FAILPOINT=<name>:<n>` and the process aborts (no
-//! destructors, no flushing: what SIGKILL does) the n-th time it passes `<name>`. Without the
-//! variable a failpoint costs one relaxed atomic load.
+//! The crash-safety tests set `ML_CONNECTOR_FAILPOINT=<name>:<n>` and the process kills itself
+//! with SIGKILL (no destructors, no flushing, nothing it can catch) the n-th time it passes
+//! `<name>`. Without the variable a failpoint costs one relaxed atomic load.
 //!
 //! Names: `read-page` (a page was read, nothing of it processed), `after-write` (the target
 //! accepted a write, the ledger does not know yet), `after-ledger` (the ledger knows, the audit
@@ -28,13 +28,28 @@ fn armed() -> Option<&'static Armed> {
         .as_ref()
 }
 
-/// Passes the failpoint `name`; aborts the process when it is armed and its count is reached.
+/// Passes the failpoint `name`; kills the process when it is armed and its count is reached.
 pub fn hit(name: &str) {
     if let Some(a) = armed()
         && a.name == name
         && a.passes.fetch_add(1, Ordering::Relaxed) + 1 == a.at
     {
-        eprintln!("failpoint `{name}` reached: aborting");
-        std::process::abort();
+        eprintln!("failpoint `{name}` reached: killing the process");
+        kill_self();
     }
+}
+
+#[cfg(unix)]
+fn kill_self() -> ! {
+    // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    // SIGKILL cannot be caught; should delivery lag, abort is the next best thing.
+    std::process::abort()
+}
+
+#[cfg(not(unix))]
+fn kill_self() -> ! {
+    std::process::abort()
 }
