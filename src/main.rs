@@ -58,6 +58,11 @@ enum Command {
     /// Inspect and move watermarks (backfill from a date, full resync).
     #[command(subcommand)]
     State(commands::history::StateCommand),
+    /// Check that the connections work and say what they reach (account, data center, company).
+    Check(commands::check::Args),
+    /// Connect a customer's account by OAuth and store the token in the vault.
+    #[command(subcommand)]
+    Connect(commands::connect::ConnectCommand),
     /// The project's encrypted secrets: set, list (names only), remove, generate a master key.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
@@ -78,6 +83,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::history::replay(&args),
         Command::State(command) => commands::history::state(&command),
         Command::Secrets(command) => commands::secrets::execute(&command),
+        Command::Check(args) => commands::check::execute(&args),
+        Command::Connect(command) => commands::connect::execute(&command),
     };
     ExitCode::from(code)
 }

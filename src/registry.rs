@@ -9,5 +9,6 @@ pub fn connectors() -> Registry {
     let mut registry = Registry::new();
     registry.register(Arc::new(connector_jsonl::JsonlConnector));
     registry.register(Arc::new(connector_http::HttpConnector));
+    registry.register(Arc::new(connector_mailchimp::MailchimpConnector));
     registry
 }

@@ -136,6 +136,25 @@ fn a_sync_killed_at_any_point_ends_exact_after_a_rerun() {
 }
 
 #[test]
+fn a_sync_killed_during_a_bulk_write_ends_exact() {
+    // Pages of 20 records go to the file as one bulk append; the kill lands while the results
+    // of that batch are being recorded.
+    for n in [1, 10, 20, 33] {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
+        std::fs::write(dir.path().join("ml-connector.yaml"), PROJECT.replace("page_size: 7", "page_size: 20")).unwrap();
+        let status = run(dir.path(), Some(&format!("after-write:{n}")));
+        assert_eq!(status.signal(), Some(9), "after-write:{n}: {status:?}");
+        assert!(run(dir.path(), None).success());
+        let (state, resends) = target_state(dir.path());
+        assert_eq!(state, expected("v1"), "after-write:{n}");
+        assert!(resends <= 20, "at most one batch is sent again: {resends}");
+        assert!(resends >= 1, "the batch in flight was re-sent under the same keys");
+        assert_eq!(ledger_size(dir.path()), RECORDS as u64);
+    }
+}
+
+#[test]
 fn an_incremental_sync_killed_midway_picks_up_every_change() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());

@@ -242,6 +242,38 @@ struct Pending {
     cursor: Option<Value>,
 }
 
+/// The smallest group of requests sent as one bulk call; fewer go one by one, where a single
+/// request is as cheap and its failure easier to read.
+const BULK_MIN: usize = 10;
+
+/// Groups the writes of a page into calls: records sharing a bulk key travel together (in
+/// chunks of the connection's bulk limit) when there are enough of them; the rest alone.
+fn into_calls(items: Vec<Pending>, connection: &dyn Connection) -> Vec<Vec<Pending>> {
+    let limit = connection.bulk_limit();
+    if limit <= 1 {
+        return items.into_iter().map(|i| vec![i]).collect();
+    }
+    let mut groups: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let mut calls = Vec::new();
+    for item in items {
+        match connection.bulk_key(&item.request) {
+            Some(key) => groups.entry(key).or_default().push(item),
+            None => calls.push(vec![item]),
+        }
+    }
+    for (_, group) in groups {
+        if group.len() < BULK_MIN {
+            calls.extend(group.into_iter().map(|i| vec![i]));
+            continue;
+        }
+        let mut group = group.into_iter().peekable();
+        while group.peek().is_some() {
+            calls.push(group.by_ref().take(limit).collect());
+        }
+    }
+    calls
+}
+
 /// Whether a record of a page ended accounted for, or failed in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -509,16 +541,38 @@ impl<'a, 'b> Run<'a, 'b> {
         // soon as it arrives, and a write's permit is held until its ledger row is written, so
         // a crash leaves at most `limit` accepted writes unrecorded (re-sent, under the same
         // key, by the next run).
-        let mut in_flight = stream::iter(to_write.into_iter().map(|item| {
+        let mut in_flight = stream::iter(into_calls(to_write, target.connection.as_ref()).into_iter().map(|call| {
             let connection = target.connection.clone();
             let permits = target.permits.clone();
             async move {
                 let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                let outcome = connection.write(&item.request).await;
-                (item, outcome, permit)
+                let outcomes = match call.as_slice() {
+                    [one] => vec![connection.write(&one.request).await],
+                    many => {
+                        let requests: Vec<TargetRequest> = many.iter().map(|i| i.request.clone()).collect();
+                        connection.write_bulk(&requests).await
+                    }
+                };
+                (call, outcomes, permit)
             }
         }))
-        .buffer_unordered(target.limit);
+        .buffer_unordered(target.limit)
+        .flat_map(|(call, outcomes, permit)| {
+            // A bulk call's permit is shared by its records; it is released with the last one.
+            let permit = Arc::new(permit);
+            let mut outcomes = outcomes.into_iter();
+            let missing = || WriteOutcome::Failed {
+                transient: true,
+                status: None,
+                class: "bulk".into(),
+                message: "the bulk call returned no result for this record".into(),
+            };
+            stream::iter(
+                call.into_iter()
+                    .map(move |item| (item, outcomes.next().unwrap_or_else(missing), permit.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        });
 
         while let Some((item, outcome, permit)) = in_flight.next().await {
             match outcome {

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod check;
+pub mod connect;
 pub mod history;
 pub mod run;
 pub mod schema;

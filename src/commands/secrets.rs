@@ -158,6 +158,13 @@ fn read_value(name: &str) -> Result<zeroize::Zeroizing<String>, String> {
     Ok(zeroize::Zeroizing::new(trimmed))
 }
 
+/// Stores a value in the project's vault (creating it when needed).
+pub fn store(project: &Project, name: &str, value: &str) -> Result<(), String> {
+    validate_secret_name(name).map_err(|e| e.to_string())?;
+    let mut vault = open(project, true)?;
+    vault.set(name, value).map_err(|e| e.to_string())
+}
+
 fn open(project: &Project, create: bool) -> Result<Vault, String> {
     let key = master_key_from_environment(Some(&project.key_file_path())).map_err(|e| e.to_string())?;
     let path = project.vault_path();

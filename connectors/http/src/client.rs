@@ -47,6 +47,8 @@ pub struct HttpFailure {
     pub class: String,
     /// What the server said, shortened; never the request's headers.
     pub message: String,
+    /// The response body (up to 64 KiB), for APIs whose errors carry structure (problem+json).
+    pub body: String,
 }
 
 impl HttpFailure {
@@ -68,6 +70,17 @@ pub fn is_transient_status(status: StatusCode) -> bool {
 /// Sends the request `build` makes, retrying transient failures. `build` is called once per
 /// attempt because a request is consumed by sending it.
 pub async fn send_with_retry(build: impl Fn() -> RequestBuilder, policy: RetryPolicy) -> Result<Response, HttpFailure> {
+    send_with_retry_by(build, policy, |status, _| is_transient_status(status)).await
+}
+
+/// [`send_with_retry`] with the API's own notion of what a retry can fix (Mailchimp throttles
+/// with a bare 403 too). Waits grow exponentially with jitter, so clients throttled together do
+/// not come back together; a `Retry-After` is honoured as given.
+pub async fn send_with_retry_by(
+    build: impl Fn() -> RequestBuilder,
+    policy: RetryPolicy,
+    is_transient: impl Fn(StatusCode, &reqwest::header::HeaderMap) -> bool,
+) -> Result<Response, HttpFailure> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -75,10 +88,11 @@ pub async fn send_with_retry(build: impl Fn() -> RequestBuilder, policy: RetryPo
         let (failure, retry_after) = match build().send().await {
             Ok(response) if response.status().is_success() => return Ok(response),
             Ok(response) => {
-                let status = response.status();
+                let transient = is_transient(response.status(), response.headers());
                 let retry_after = retry_after(&response);
-                let failure = failure_from_response(response).await;
-                if !is_transient_status(status) {
+                let mut failure = failure_from_response(response).await;
+                failure.transient = transient;
+                if !transient {
                     return Err(failure);
                 }
                 (failure, retry_after)
@@ -89,10 +103,18 @@ pub async fn send_with_retry(build: impl Fn() -> RequestBuilder, policy: RetryPo
             return Err(failure);
         }
         let backoff = policy.base_delay.saturating_mul(1 << (attempt - 1).min(16));
-        let wait = retry_after.unwrap_or(backoff).min(policy.max_delay);
+        let wait = retry_after.unwrap_or_else(|| jitter(backoff)).min(policy.max_delay);
         tracing::debug!(attempt, status = ?failure.status, wait_ms = wait.as_millis() as u64, "Retrying after a transient failure.");
         tokio::time::sleep(wait).await;
     }
+}
+
+/// A wait between half and all of `d`, from the clock's low bits (no RNG crate for this).
+fn jitter(d: Duration) -> Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(fraction)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare in APIs and ignored).
@@ -104,8 +126,8 @@ fn retry_after(response: &Response) -> Option<Duration> {
 /// Reads an error response into a failure, keeping the start of its body.
 pub async fn failure_from_response(response: Response) -> HttpFailure {
     let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    let body = shorten(body.trim(), 500);
+    let full = response.text().await.unwrap_or_default();
+    let body = shorten(full.trim(), 500);
     let reason = status.canonical_reason().unwrap_or("");
     HttpFailure {
         transient: is_transient_status(status),
@@ -116,6 +138,7 @@ pub async fn failure_from_response(response: Response) -> HttpFailure {
         } else {
             format!("{} {reason}: {body}", status.as_u16())
         },
+        body: shorten(&full, 64 * 1024),
     }
 }
 
@@ -134,7 +157,7 @@ pub fn failure_from_error(e: &reqwest::Error) -> HttpFailure {
         Some(i) => format!("{}…", &message[..i]),
         None => message,
     };
-    HttpFailure { transient: true, status: None, class: class.to_owned(), message }
+    HttpFailure { transient: true, status: None, class: class.to_owned(), message, body: String::new() }
 }
 
 fn shorten(text: &str, max: usize) -> String {

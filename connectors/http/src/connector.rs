@@ -133,7 +133,7 @@ impl Connector for HttpConnector {
         if !path.starts_with('/') {
             return Err(format!("path `{path}` must start with `/`"));
         }
-        Ok(TargetRequest { method, path: path.to_owned(), body: input.body.clone() })
+        Ok(TargetRequest::new(method, path, input.body.clone()))
     }
 
     async fn connect(
@@ -275,7 +275,7 @@ mod tests {
         params.insert("path".into(), "/contacts/7".into());
         let req =
             HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).unwrap();
-        assert_eq!(req, TargetRequest { method: "PUT".into(), path: "/contacts/7".into(), body: body.clone() });
+        assert_eq!(req, TargetRequest::new("PUT", "/contacts/7", body.clone()));
         params.insert("method".into(), "DELETE".into());
         assert!(
             HttpConnector.build_request(RESOURCE, &RequestInput { key: "7", params: &params, body: &body }).is_err()

@@ -111,8 +111,7 @@ async fn the_connector_authenticates_and_reports_the_target_id() {
     .unwrap();
     let context = ConnectContext { project_dir: ".".into(), secrets: Arc::new(OneSecret) };
     let conn = HttpConnector.connect(&settings, &context).await.unwrap();
-    let outcome =
-        conn.write(&TargetRequest { method: "PUT".into(), path: "/contacts/7".into(), body: json!({"a": 1}) }).await;
+    let outcome = conn.write(&TargetRequest::new("PUT", "/contacts/7", json!({"a": 1}))).await;
     assert_eq!(outcome, WriteOutcome::Written { target_id: Some("42".into()), status: Some(200) });
     assert_eq!(script.auth.lock().unwrap().as_slice(), ["Bearer tok-123"]);
 }

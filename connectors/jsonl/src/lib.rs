@@ -70,11 +70,7 @@ impl Connector for JsonlConnector {
         }
         let file = input.params.get("file").and_then(Value::as_str).ok_or("parameter `file` must be text")?;
         check_relative(file)?;
-        Ok(TargetRequest {
-            method: "APPEND".to_owned(),
-            path: file.to_owned(),
-            body: json!({ "key": input.key, "data": input.body }),
-        })
+        Ok(TargetRequest::new("APPEND", file, json!({ "key": input.key, "data": input.body })))
     }
 
     async fn connect(
@@ -116,31 +112,51 @@ impl Connection for JsonlConnection {
     }
 
     async fn write(&self, request: &TargetRequest) -> WriteOutcome {
-        let path = self.directory.join(&request.path);
-        let mut line = request.body.to_string();
-        line.push('\n');
+        self.write_bulk(std::slice::from_ref(request)).await.pop().expect("one outcome per request")
+    }
+
+    /// Writes to one file travel together: one append for many lines.
+    fn bulk_key(&self, request: &TargetRequest) -> Option<String> {
+        Some(request.path.clone())
+    }
+
+    fn bulk_limit(&self) -> usize {
+        500
+    }
+
+    async fn write_bulk(&self, requests: &[TargetRequest]) -> Vec<WriteOutcome> {
+        let Some(first) = requests.first() else { return Vec::new() };
+        let path = self.directory.join(&first.path);
+        let mut lines = String::new();
+        for r in requests {
+            lines.push_str(&r.body.to_string());
+            lines.push('\n');
+        }
         let _guard = self.append_lock.lock().await;
         let result = async {
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent).await?;
             }
             let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
-            f.write_all(line.as_bytes()).await?;
+            f.write_all(lines.as_bytes()).await?;
             f.flush().await
         }
         .await;
-        match result {
-            Ok(()) => WriteOutcome::Written {
-                target_id: request.body.get("key").and_then(Value::as_str).map(str::to_owned),
-                status: None,
-            },
-            Err(e) => WriteOutcome::Failed {
-                transient: true,
-                status: None,
-                class: "io".to_owned(),
-                message: format!("{}: {e}", path.display()),
-            },
-        }
+        requests
+            .iter()
+            .map(|r| match &result {
+                Ok(()) => WriteOutcome::Written {
+                    target_id: r.body.get("key").and_then(Value::as_str).map(str::to_owned),
+                    status: None,
+                },
+                Err(e) => WriteOutcome::Failed {
+                    transient: true,
+                    status: None,
+                    class: "io".to_owned(),
+                    message: format!("{}: {e}", path.display()),
+                },
+            })
+            .collect()
     }
 
     fn default_concurrency(&self) -> usize {

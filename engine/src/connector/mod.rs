@@ -97,6 +97,17 @@ pub struct TargetRequest {
     /// The JSON body.
     #[serde(default)]
     pub body: Value,
+    /// How the connector is to send it, beyond method, path and body (e.g. `resource`, or
+    /// Mailchimp's `on_compliance`). Part of the payload hash, shown by `test` and `plan`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub options: Map<String, Value>,
+}
+
+impl TargetRequest {
+    /// A request with no options.
+    pub fn new(method: impl Into<String>, path: impl Into<String>, body: Value) -> Self {
+        TargetRequest { method: method.into(), path: path.into(), body, options: Map::new() }
+    }
 }
 
 /// What a live connection needs from its surroundings.
@@ -176,10 +187,32 @@ pub trait Connection: Send + Sync {
         }
         Ok(found)
     }
+    /// Requests that can travel together in one bulk call share a bulk key (Mailchimp: member
+    /// upserts to one audience). `None`: the request is sent on its own.
+    fn bulk_key(&self, _request: &TargetRequest) -> Option<String> {
+        None
+    }
+    /// The most requests one bulk call carries (1: the connection has no bulk path).
+    fn bulk_limit(&self) -> usize {
+        1
+    }
+    /// Sends requests that share a bulk key in one call; one outcome per request, in order.
+    async fn write_bulk(&self, requests: &[TargetRequest]) -> Vec<WriteOutcome> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for r in requests {
+            outcomes.push(self.write(r).await);
+        }
+        outcomes
+    }
     /// Sends one request built by [`Connector::build_request`].
     async fn write(&self, request: &TargetRequest) -> WriteOutcome;
     /// How many requests may be in flight at once, when the project does not say.
     fn default_concurrency(&self) -> usize;
+    /// Proves the connection works (credentials, reachability, permissions) and says what it
+    /// reaches, in plain words: what `ml-connector check` prints.
+    async fn check(&self) -> Result<String, ConnectorError> {
+        Ok("connected".to_owned())
+    }
 }
 
 /// Pages of records from a source.
