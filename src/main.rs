@@ -63,6 +63,8 @@ enum Command {
     /// Connect a customer's account by OAuth and store the token in the vault.
     #[command(subcommand)]
     Connect(commands::connect::ConnectCommand),
+    /// Run a local sandbox of a system's API (prints the base URL it listens on).
+    Sandbox(commands::sandbox::Args),
     /// The project's encrypted secrets: set, list (names only), remove, generate a master key.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::State(command) => commands::history::state(&command),
         Command::Secrets(command) => commands::secrets::execute(&command),
         Command::Check(args) => commands::check::execute(&args),
+        Command::Sandbox(args) => commands::sandbox::execute(&args),
         Command::Connect(command) => commands::connect::execute(&command),
     };
     ExitCode::from(code)

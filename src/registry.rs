@@ -10,5 +10,6 @@ pub fn connectors() -> Registry {
     registry.register(Arc::new(connector_jsonl::JsonlConnector));
     registry.register(Arc::new(connector_http::HttpConnector));
     registry.register(Arc::new(connector_mailchimp::MailchimpConnector));
+    registry.register(Arc::new(connector_business_central::BusinessCentralConnector));
     registry
 }

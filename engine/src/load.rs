@@ -254,6 +254,28 @@ pub fn schema_diagnostics(file: &Path, schema: &Value, doc: &YamlDocument, diags
             }
             // An if/then failure repeats the errors of the branch, which are reported on their own.
             ValidationErrorKind::FalseSchema => {}
+            // List every choice (the validator's own message truncates long lists); the value
+            // itself is not echoed, only the known option it is closest to.
+            ValidationErrorKind::Enum { options } => {
+                let choices: Vec<String> = options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| match o {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let given = error.instance().as_str().unwrap_or_default().to_owned();
+                let hint = suggest(&given, choices.iter().map(String::as_str));
+                let list = choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+                diags.push(Diagnostic::new(
+                    file,
+                    doc.source_map.position(&pointer),
+                    "schema",
+                    format!("must be one of {list}{hint} (at {pointer})"),
+                ));
+            }
             _ => {
                 let place = if pointer.is_empty() { String::new() } else { format!(" (at {pointer})") };
                 diags.push(Diagnostic::new(

@@ -4,6 +4,7 @@ pub mod check;
 pub mod connect;
 pub mod history;
 pub mod run;
+pub mod sandbox;
 pub mod schema;
 pub mod secrets;
 pub mod test;

@@ -20,6 +20,12 @@ pub fn build_client(timeout: Duration) -> Client {
         .expect("a client with these settings always builds")
 }
 
+/// The value of an `Authorization: Basic` header.
+pub fn basic_credentials(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -164,5 +170,16 @@ fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_rfc_7617() {
+        // RFC 7617's example.
+        assert_eq!(basic_credentials("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
     }
 }

@@ -165,8 +165,8 @@ impl Connector for HttpConnector {
                 headers.insert(reqwest::header::AUTHORIZATION, secret_header(format!("Bearer {}", resolve(token)?))?);
             }
             Some(HttpAuth::Basic { username, password }) => {
-                let encoded = base64_encode(format!("{username}:{}", resolve(password)?).as_bytes());
-                headers.insert(reqwest::header::AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
+                let credentials = crate::client::basic_credentials(username, &resolve(password)?);
+                headers.insert(reqwest::header::AUTHORIZATION, secret_header(credentials)?);
             }
             Some(HttpAuth::Header { name, value }) => {
                 let name = HeaderName::try_from(name.as_str())
@@ -183,23 +183,6 @@ impl Connector for HttpConnector {
             retry: RetryPolicy { attempts: settings.max_attempts.max(1), ..RetryPolicy::default() },
         }))
     }
-}
-
-/// Standard base64 with padding, for Basic credentials.
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 pub(crate) struct HttpConnection {
@@ -251,21 +234,6 @@ impl Connection for HttpConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-        }
-    }
 
     #[test]
     fn requests_need_a_known_method_and_an_absolute_path() {

@@ -151,19 +151,6 @@ fn sensitive(value: String) -> Result<HeaderValue, ConnectorError> {
     Ok(v)
 }
 
-/// Standard base64, for Basic credentials.
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = c.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            out.push(if i <= c.len() { char::from(A[((n >> (18 - 6 * i)) & 63) as usize]) } else { '=' });
-        }
-    }
-    out
-}
-
 impl McClient {
     /// Builds a client from settings: resolves the credential, then the data center (from the
     /// key, or from the OAuth metadata endpoint for a token).
@@ -180,7 +167,7 @@ impl McClient {
                 let dc = dc_of_key(&key)?;
                 let base =
                     settings.base_url.as_deref().map(trim).unwrap_or_else(|| format!("https://{dc}.api.mailchimp.com"));
-                let auth = sensitive(format!("Basic {}", base64(format!("ml-connector:{key}").as_bytes())))?;
+                let auth = sensitive(connector_http::client::basic_credentials("ml-connector", &key))?;
                 Ok(McClient { http, api_base: format!("{base}/3.0"), auth, dc, retry })
             }
             MailchimpAuth::Oauth { token } => {

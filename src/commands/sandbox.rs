@@ -1,0 +1,40 @@
+//! `ml-connector sandbox <system>`: local servers that behave like the real APIs, for trying the
+//! product before there are credentials, and for tests.
+
+use std::path::PathBuf;
+
+use super::{FAILED, OK};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which system to emulate.
+    #[arg(value_enum)]
+    system: System,
+    /// The port to listen on (0: any free port; the URL is printed).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// A JSON file with data to start from (e.g. audiences).
+    #[arg(long)]
+    seed: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum System {
+    /// The Mailchimp Marketing API v3.0 (and its OAuth endpoints).
+    Mailchimp,
+}
+
+pub fn execute(args: &Args) -> u8 {
+    let result = super::runtime().block_on(async {
+        match args.system {
+            System::Mailchimp => sandbox_mailchimp::run_cli(args.port, args.seed.clone()).await,
+        }
+    });
+    match result {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            FAILED
+        }
+    }
+}
