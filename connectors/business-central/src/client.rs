@@ -169,16 +169,7 @@ impl BcClient {
                 r
             };
             match send_with_retry_by(build, self.retry, is_transient).await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let text = response.text().await.unwrap_or_default();
-                    let json = if text.trim().is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_str(&text).unwrap_or(Value::String(text))
-                    };
-                    return Ok((status, json));
-                }
+                Ok(response) => return Ok(connector_http::client::read_json(response).await),
                 Err(f) if f.status == Some(401) && attempt == 0 => {
                     self.tokens.invalidate().await;
                     continue;

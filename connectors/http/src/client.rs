@@ -123,6 +123,19 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(fraction)
 }
 
+/// A successful response's status and JSON body: `Null` when empty (204), the raw text as a
+/// JSON string when it is not JSON.
+pub async fn read_json(response: Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let json = if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, json)
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is rare in APIs and ignored).
 fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;

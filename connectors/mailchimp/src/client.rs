@@ -207,16 +207,7 @@ impl McClient {
             r
         };
         match send_with_retry_by(build, self.retry, is_transient).await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let text = response.text().await.unwrap_or_default();
-                let json = if text.trim().is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(&text).unwrap_or(Value::String(text))
-                };
-                Ok((status, json))
-            }
+            Ok(response) => Ok(connector_http::client::read_json(response).await),
             Err(failure) => Err(McError::from_failure(failure)),
         }
     }
