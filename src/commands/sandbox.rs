@@ -22,12 +22,15 @@ pub struct Args {
 enum System {
     /// The Mailchimp Marketing API v3.0 (and its OAuth endpoints).
     Mailchimp,
+    /// Dynamics 365 Business Central API v2.0 (and the Entra ID token endpoint).
+    BusinessCentral,
 }
 
 pub fn execute(args: &Args) -> u8 {
     let result = super::runtime().block_on(async {
         match args.system {
             System::Mailchimp => sandbox_mailchimp::run_cli(args.port, args.seed.clone()).await,
+            System::BusinessCentral => sandbox_business_central::run_cli(args.port, args.seed.clone()).await,
         }
     });
     match result {

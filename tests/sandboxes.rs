@@ -1,4 +1,4 @@
-//! The binary with the Mailchimp sandbox: `sandbox`, `check`, `connect`, and a pipeline run.
+//! The binary with the sandboxes: `sandbox`, and `check` and `connect` against Mailchimp.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -142,4 +142,13 @@ async fn check_and_oauth_connect_against_the_sandbox() {
     let (code, out) = tokio::task::spawn_blocking(move || run(&d3, &["check"], "")).await.unwrap();
     assert_eq!(code, 0, "{out}");
     sb.shutdown().await;
+}
+
+#[test]
+fn the_business_central_sandbox_command_prints_its_url() {
+    let mut child =
+        Killed(bin().args(["sandbox", "business-central", "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("business-central sandbox listening on http://127.0.0.1:"), "{line}");
 }
