@@ -163,18 +163,17 @@ async fn an_incremental_read_never_misses_a_change_made_during_the_previous_read
     // Many customers with the same timestamp, so page boundaries fall inside equal values.
     let frozen = sb.admin().now();
     sb.admin().set_timestamp_override(Some(frozen));
-    let ids: Vec<String> =
-        (0..30)
-            .map(|i| {
-                sb.admin().create_customer(
+    let ids: Vec<String> = (0..30)
+        .map(|i| {
+            sb.admin().create_customer(
                     &cid,
                     json!({"displayName": format!("C{i}"), "email": format!("e{i}@example.com")}),
                 )["id"]
                     .as_str()
                     .unwrap()
                     .to_owned()
-            })
-            .collect();
+        })
+        .collect();
     sb.admin().set_timestamp_override(None);
     let conn = connect(&sb, json!({})).await.unwrap();
 
