@@ -63,6 +63,8 @@ enum Command {
     /// Connect a customer's account by OAuth and store the token in the vault.
     #[command(subcommand)]
     Connect(commands::connect::ConnectCommand),
+    /// The long-running service: webhook intake into the inbox.
+    Serve(commands::serve::Args),
     /// Run a local sandbox of a system's API (prints the base URL it listens on).
     Sandbox(commands::sandbox::Args),
     /// The project's encrypted secrets: set, list (names only), remove, generate a master key.
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::Secrets(command) => commands::secrets::execute(&command),
         Command::Check(args) => commands::check::execute(&args),
         Command::Sandbox(args) => commands::sandbox::execute(&args),
+        Command::Serve(args) => commands::serve::execute(&args),
         Command::Connect(command) => commands::connect::execute(&command),
     };
     ExitCode::from(code)

@@ -7,6 +7,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod secrets;
+pub mod serve;
 pub mod test;
 pub mod validate;
 

@@ -30,7 +30,16 @@ pub fn build(resource: &str, input: &RequestInput<'_>) -> Result<TargetRequest, 
         .cloned()
         .filter(|v| !v.is_null() && v != "")
         .ok_or("parameter `match_value` is missing or empty")?;
-    let body = input.body.as_object().cloned().ok_or("the fields must render to an object")?;
+    let mut body = input.body.as_object().cloned().ok_or("the fields must render to an object")?;
+    // Pipelines write enum captions (`Opted Out`); Business Central wants its XML-encoded
+    // names (`Opted_x0020_Out`), the mirror of what reads decode.
+    for (k, v) in body.iter_mut() {
+        if let Value::String(s) = v
+            && odata::ENUM_FIELDS.contains(&k.as_str())
+        {
+            *s = odata::encode_name(s);
+        }
+    }
     if body.is_empty() {
         return Err("there are no fields to write".into());
     }
@@ -116,11 +125,12 @@ mod tests {
     #[test]
     fn requests_name_the_record_they_change() {
         let params = json!({"match_value": "ada@example.com"});
-        let body = json!({"marketingConsent": false});
+        let body = json!({"marketingConsent": false, "consentStatus": "Opted Out"});
         let r =
             build("customer", &RequestInput { key: "k", params: params.as_object().unwrap(), body: &body }).unwrap();
         assert_eq!(r.method, "PATCH");
         assert_eq!(r.path, "customers?$filter=email eq 'ada@example.com'");
+        assert_eq!(r.body["consentStatus"], "Opted_x0020_Out", "enum captions are encoded");
         let params = json!({"entity": "contoso/marketing/v1.0/customerConsents", "match_field": "customerNumber", "match_value": "10000", "create_if_missing": true});
         let r = build("record", &RequestInput { key: "k", params: params.as_object().unwrap(), body: &body }).unwrap();
         assert_eq!(r.options["create_if_missing"], json!(true));

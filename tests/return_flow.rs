@@ -1,0 +1,221 @@
+//! The round trip through the real binary, the stock pipelines and both sandboxes: a customer
+//! synced from Business Central unsubscribes in Mailchimp → the webhook reaches `serve` → the
+//! inbox → the consent pipeline updates Business Central → the next BC → Mailchimp run neither
+//! re-subscribes the member nor writes anything (no echo loop). Then an email change and a
+//! bounce.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use connector_mailchimp::{MailchimpSettings, McClient, webhooks};
+use engine::config::SecretRef;
+use engine::connector::SecretResolver;
+use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
+use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use serde_json::json;
+
+const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+const HOOK_TOKEN: &str = "hook-token-0123456789abcdef";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
+    c.env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY).env_remove("ML_CONNECTOR_LOG");
+    c
+}
+
+fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
+    let mut child = bin()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Fixed;
+impl SecretResolver for Fixed {
+    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
+        Ok(DEFAULT_API_KEY.to_owned())
+    }
+}
+
+fn stock(flow: &str, file: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(flow).join("pipelines").join(file),
+    )
+    .unwrap()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_in_mailchimp_reaches_business_central_without_an_echo() {
+    let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let bc = Bc::start(
+        BcConfig { notification_delay: Duration::from_millis(50), ..BcConfig::default() },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let list = mc.admin().create_list("Customers");
+    let company = bc.admin().company_id("CRONUS USA, Inc.").unwrap();
+    let ada = bc.admin().create_customer(
+        &company,
+        json!({"type": "Person", "displayName": "Ada Lovelace", "email": "ada@example.com"}),
+    );
+    let ada_id = ada["id"].as_str().unwrap().to_owned();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::create_dir_all(d.join("pipelines")).unwrap();
+    std::fs::write(
+        d.join("ml-connector.yaml"),
+        format!(
+            "version: 1\nname: round-trip\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  business_central:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: {list}, status_if_new: subscribed, consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
+            mc.base_url(),
+            BcConfig::default().tenant,
+            bc.token_url(),
+            bc.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pipelines/customers-to-members.yaml"),
+        stock("business-central-to-mailchimp", "customers-to-members.yaml"),
+    )
+    .unwrap();
+    for f in ["consent.yaml", "email-changes.yaml"] {
+        std::fs::write(d.join("pipelines").join(f), stock("mailchimp-to-business-central", f)).unwrap();
+    }
+    let dd = d.clone();
+    blocking(move || {
+        assert_eq!(run(&dd, &["secrets", "set", "mailchimp_api_key"], DEFAULT_API_KEY).0, 0);
+        assert_eq!(run(&dd, &["secrets", "set", "bc_client_secret"], "bc-secret").0, 0);
+        assert_eq!(run(&dd, &["secrets", "set", "mailchimp_webhook_token"], HOOK_TOKEN).0, 0);
+        let (code, out) = run(&dd, &["validate"], "");
+        assert_eq!(code, 0, "{out}");
+    })
+    .await;
+
+    // 1. BC → Mailchimp: Ada becomes a subscribed member.
+    let dd = d.clone();
+    let (code, out) = blocking(move || run(&dd, &["run", "customers-to-members"], "")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("did create 1"), "{out}");
+    assert_eq!(mc.admin().member(&list, "ada@example.com").unwrap()["status"], "subscribed");
+
+    // 2. The service receives Mailchimp's webhooks.
+    let mut serve = Killed(
+        bin()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(&d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(serve.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("serving on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let settings: MailchimpSettings =
+        serde_json::from_value(json!({"auth": {"type": "api_key", "key": {"secret": "k"}}, "base_url": mc.base_url()}))
+            .unwrap();
+    let client = McClient::connect(&settings, &Fixed).await.unwrap();
+    webhooks::register(
+        &client,
+        &list,
+        &format!("{base}/hooks/mailchimp/{HOOK_TOKEN}"),
+        &["subscribe", "unsubscribe", "profile", "cleaned", "upemail"],
+    )
+    .await
+    .unwrap();
+    // A forged delivery (wrong token) is refused without detail.
+    let forged = reqwest::Client::new()
+        .post(format!("{base}/hooks/mailchimp/wrong-token"))
+        .body("type=unsubscribe&data[email]=ada@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+
+    // 3. Ada unsubscribes in Mailchimp → the event is in the inbox.
+    mc.admin().unsubscribe(&list, "ada@example.com");
+    let inbox = inbox::Inbox::open(&d.join(inbox::DEFAULT_PATH)).unwrap();
+    for _ in 0..100 {
+        if inbox.count("mailchimp").unwrap() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(inbox.count("mailchimp").unwrap(), 1, "the delivery was stored");
+
+    // 4. The consent pipeline writes it to Business Central.
+    let dd = d.clone();
+    let (code, out) = blocking(move || run(&dd, &["run", "consent"], "")).await;
+    assert_eq!(code, 0, "{out}");
+    let consent = bc.admin().consent(&company, &ada_id).unwrap();
+    assert_eq!(consent["marketingConsent"], false, "{consent}");
+    assert_eq!(consent["consentStatus"], "Opted_x0020_Out");
+
+    // 5. No echo: BC's customer changed (consent), the next BC → Mailchimp run writes nothing and
+    //    Ada stays unsubscribed.
+    let dd = d.clone();
+    let (code, out) = blocking(move || run(&dd, &["run", "customers-to-members"], "")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("did create 0, update 0"), "{out}");
+    assert_eq!(mc.admin().member(&list, "ada@example.com").unwrap()["status"], "unsubscribed");
+    let dd = d.clone();
+    let (_, out) = blocking(move || run(&dd, &["run", "consent"], "")).await;
+    assert!(out.contains("did create 0, update 0"), "replaying the inbox writes nothing again: {out}");
+
+    // 6. An email change in Mailchimp reaches BC; a bounce on the new address is flagged.
+    mc.admin().change_email(&list, "ada@example.com", "ada.king@example.com");
+    for _ in 0..100 {
+        if inbox.count("mailchimp").unwrap() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dd = d.clone();
+    let (code, out) = blocking(move || run(&dd, &["run", "email-changes"], "")).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(bc.admin().customer(&company, &ada_id).unwrap()["email"], "ada.king@example.com");
+
+    mc.admin().resubscribe(&list, "ada.king@example.com");
+    mc.admin().bounce(&list, "ada.king@example.com");
+    let before = inbox.count("mailchimp").unwrap();
+    for _ in 0..100 {
+        if inbox.count("mailchimp").unwrap() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dd = d.clone();
+    let (code, out) = blocking(move || run(&dd, &["run", "consent"], "")).await;
+    assert_eq!(code, 0, "{out}");
+    let consent = bc.admin().consent(&company, &ada_id).unwrap();
+    assert_eq!(consent["bounced"], true, "{consent}");
+    assert_eq!(consent["marketingConsent"], false);
+    drop(serve);
+}
