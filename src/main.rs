@@ -63,6 +63,9 @@ enum Command {
     /// Connect a customer's account by OAuth and store the token in the vault.
     #[command(subcommand)]
     Connect(commands::connect::ConnectCommand),
+    /// The product end to end against the sandboxes, with no credentials: seeds an ERP, runs
+    /// the stock flows both ways, shows that a second run writes nothing.
+    Demo(commands::demo::Args),
     /// The long-running service: webhook intake into the inbox.
     Serve(commands::serve::Args),
     /// Run a local sandbox of a system's API (prints the base URL it listens on).
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::execute(&args),
         Command::Sandbox(args) => commands::sandbox::execute(&args),
         Command::Serve(args) => commands::serve::execute(&args),
+        Command::Demo(args) => commands::demo::execute(&args),
         Command::Connect(command) => commands::connect::execute(&command),
     };
     ExitCode::from(code)

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod connect;
+pub mod demo;
 pub mod history;
 pub mod run;
 pub mod sandbox;

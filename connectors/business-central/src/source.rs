@@ -26,6 +26,10 @@ pub fn split_entity(entity: &str) -> Result<(String, String), String> {
 
 /// The first page's URL.
 pub fn first_url(client: &BcClient, request: &ReadRequest) -> Result<String, String> {
+    // `company`: the connection's company itself, as one record (for the e-commerce store).
+    if request.entity == "company" {
+        return Ok(format!("{}/companies({})", client.api_url("v2.0"), client.company_id));
+    }
     let (api, set) = split_entity(&request.entity)?;
     let filter = match (&request.cursor_field, &request.since) {
         (Some(field), Some(Value::String(since))) => {
@@ -64,6 +68,8 @@ impl RecordPages for BcPages {
         self.next = body.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
         let mut records = match body.get("value") {
             Some(Value::Array(v)) => v.clone(),
+            // A single entity (`company`).
+            None if body.get("id").is_some() => vec![body.clone()],
             _ => return Err(ConnectorError::new("the answer has no `value` list")),
         };
         records.iter_mut().for_each(odata::decode_enums);
