@@ -11,6 +11,7 @@ pub fn connectors() -> Registry {
     registry.register(Arc::new(connector_http::HttpConnector));
     registry.register(Arc::new(connector_mailchimp::MailchimpConnector));
     registry.register(Arc::new(connector_business_central::BusinessCentralConnector));
+    registry.register(Arc::new(connector_dynamics_gp::DynamicsGpConnector));
     registry.register(Arc::new(inbox::InboxConnector));
     registry
 }

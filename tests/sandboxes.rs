@@ -152,3 +152,15 @@ fn the_business_central_sandbox_command_prints_its_url() {
     BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("business-central sandbox listening on http://127.0.0.1:"), "{line}");
 }
+
+#[test]
+fn the_dynamics_gp_sandbox_command_prints_its_url_and_account() {
+    let mut child =
+        Killed(bin().args(["sandbox", "dynamics-gp", "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("dynamics-gp sandbox listening on http://127.0.0.1:") && line.contains("gpuser"),
+        "{line}"
+    );
+}

@@ -16,6 +16,10 @@ pub struct Args {
     /// A JSON file with data to start from (e.g. audiences).
     #[arg(long)]
     seed: Option<PathBuf>,
+    /// Dynamics GP: a Windows account the sandbox accepts, `DOMAIN\\user:password`
+    /// (repeatable; default GPDOMAIN\\gpuser with password Passw0rd!).
+    #[arg(long = "user")]
+    users: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -24,6 +28,8 @@ enum System {
     Mailchimp,
     /// Dynamics 365 Business Central API v2.0 (and the Entra ID token endpoint).
     BusinessCentral,
+    /// Dynamics GP web services (SOAP and Service Based Architecture) behind real NTLM.
+    DynamicsGp,
 }
 
 pub fn execute(args: &Args) -> u8 {
@@ -31,6 +37,7 @@ pub fn execute(args: &Args) -> u8 {
         match args.system {
             System::Mailchimp => sandbox_mailchimp::run_cli(args.port, args.seed.clone()).await,
             System::BusinessCentral => sandbox_business_central::run_cli(args.port, args.seed.clone()).await,
+            System::DynamicsGp => sandbox_dynamics_gp::run_cli(args.port, args.seed.clone(), args.users.clone()).await,
         }
     });
     match result {
