@@ -5,10 +5,14 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sandbox_dynamics_gp::{Sandbox as Gp, SandboxConfig as GpConfig};
 use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+
+/// The alert receiver's URL, handed to every run of the binary.
+static ALERT_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
@@ -17,6 +21,7 @@ fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
         .args(args)
         .current_dir(dir)
         .env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY)
+        .env("GP_ALERT_URL", ALERT_URL.get().map(String::as_str).unwrap_or(""))
         .env_remove("ML_CONNECTOR_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -36,6 +41,23 @@ async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
     let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let gp = Gp::start(GpConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let list = mc.admin().create_list("Fabrikam customers");
+    // The alert channel: a JSON webhook receiver.
+    let alerts: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/alert",
+            axum::routing::post(
+                |axum::extract::State(a): axum::extract::State<Arc<Mutex<Vec<serde_json::Value>>>>,
+                 axum::Json(v): axum::Json<serde_json::Value>| async move {
+                    a.lock().unwrap().push(v);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(alerts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let alert_url = format!("http://{}/alert", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     std::fs::create_dir_all(d.join("pipelines")).unwrap();
@@ -50,7 +72,9 @@ async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
             "auth: {type: api_key, key: {secret: mailchimp_api_key}}",
             &format!("auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}\n      base_url: {}", mc.base_url()),
         )
-        .replace("list_id: a1b2c3d4e5", &format!("list_id: {list}"));
+        .replace("list_id: a1b2c3d4e5", &format!("list_id: {list}"))
+        + "alerts:\n  webhook: {env: GP_ALERT_URL}\n";
+    ALERT_URL.set(alert_url).unwrap();
     std::fs::write(d.join("ml-connector.yaml"), project).unwrap();
 
     let dd = d.clone();
@@ -106,4 +130,8 @@ async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
     .unwrap();
     assert_eq!(code, 1, "{out}");
     assert!(out.to_lowercase().contains("password") || out.contains("401"), "{out}");
+    let sent = alerts.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "one alert for the first failure: {sent:?}");
+    assert_eq!(sent[0]["status"], "failed");
+    assert_eq!(sent[0]["pipeline"], "customers-to-members");
 }

@@ -54,7 +54,8 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
     };
     let runtime = super::runtime();
     let registry = crate::registry::connectors();
-    let context = ConnectContext { project_dir: project.dir.clone(), secrets: super::secrets::resolver(&project) };
+    let secrets = super::secrets::resolver(&project);
+    let context = ConnectContext { project_dir: project.dir.clone(), secrets: secrets.clone() };
     let format = args.format;
     let mut print = move |event: &RecordEvent| print_event(event, format, dry_run);
     let reports = runtime.block_on(async {
@@ -70,6 +71,9 @@ pub fn execute(args: &Args, dry_run: bool) -> u8 {
         .await
     });
 
+    if !dry_run {
+        super::alerts::send(&project, &store, &reports, secrets.as_ref(), &runtime);
+    }
     let mut ok = true;
     for r in &reports {
         let c = &r.counts;

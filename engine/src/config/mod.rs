@@ -16,5 +16,5 @@ pub use field::{FieldSpec, ForEachSpec};
 pub use pipeline::{
     CursorConfig, CursorKind, ErrorPolicy, PipelineConfig, RecordErrorAction, SourceConfig, TargetConfig,
 };
-pub use project::{ConnectionConfig, Defaults, PROJECT_FILE, ProjectConfig, StateConfig};
+pub use project::{AlertsConfig, ConnectionConfig, Defaults, PROJECT_FILE, ProjectConfig, StateConfig};
 pub use secret::SecretRef;

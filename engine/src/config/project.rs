@@ -41,6 +41,19 @@ pub struct ProjectConfig {
     /// Settings every pipeline inherits unless it sets its own.
     #[serde(default)]
     pub defaults: Defaults,
+    /// Where to send an alert when a pipeline's run fails for the first time, and when it
+    /// recovers: one message per change, never one per retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// The alert channel.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A generic JSON webhook (Slack-compatible: the body has a `text`), kept as a secret since
+    /// such URLs carry their own token.
+    pub webhook: super::SecretRef,
 }
 
 fn default_pipelines() -> Vec<String> {
