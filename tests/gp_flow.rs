@@ -2,9 +2,9 @@
 //! sandboxes: the seeded company syncs; a change between polls is picked up once; a wrong
 //! password fails the run with a clear message.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,26 +14,11 @@ use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfi
 /// The alert receiver's URL, handed to every run of the binary.
 static ALERT_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
+/// The binary with the alert receiver's URL in its environment.
 fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
-        .args(args)
-        .current_dir(dir)
-        .env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY)
-        .env("GP_ALERT_URL", ALERT_URL.get().map(String::as_str).unwrap_or(""))
-        .env_remove("ML_CONNECTOR_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
+    let mut command = common::bin();
+    command.env("GP_ALERT_URL", ALERT_URL.get().map(String::as_str).unwrap_or(""));
+    common::run_with(command, dir, args, stdin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

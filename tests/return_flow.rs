@@ -4,11 +4,14 @@
 //! re-subscribes the member nor writes anything (no echo loop). Then an email change and a
 //! bounce.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::{Killed, bin, run};
 use connector_mailchimp::{MailchimpSettings, McClient, webhooks};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
@@ -16,39 +19,7 @@ use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
 use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
 use serde_json::json;
 
-const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 const HOOK_TOKEN: &str = "hook-token-0123456789abcdef";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    c.env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY).env_remove("ML_CONNECTOR_LOG");
-    c
-}
-
-fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = bin()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Fixed;
 impl SecretResolver for Fixed {

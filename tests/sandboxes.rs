@@ -1,43 +1,13 @@
 //! The binary with the sandboxes: `sandbox`, and `check` and `connect` against Mailchimp.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
+use common::{Killed, bin, run};
 use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox, SandboxConfig};
-
-const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    c.env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY).env_remove("ML_CONNECTOR_LOG");
-    c
-}
-
-fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = bin()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn the_sandbox_command_prints_its_url_and_serves_the_api() {

@@ -1,0 +1,50 @@
+//! What the end-to-end tests share: running the binary with a known master key.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The tests' vault master key: base64 of 32 bytes 0x2a.
+pub const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// The binary, with the test master key and no inherited log filter.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
+    c.env("ML_CONNECTOR_MASTER_KEY", MASTER_KEY).env_remove("ML_CONNECTOR_LOG");
+    c
+}
+
+/// Runs the binary in `dir` with `stdin`; returns the exit code and stdout + stderr.
+pub fn run_with(mut command: Command, dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
+    let mut child = command
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// [`run_with`] on [`bin`].
+pub fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
+    run_with(bin(), dir, args, stdin)
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
