@@ -2,9 +2,9 @@
 //! connection resets, writes whose answer never arrives, slow responses. Decisions come from a
 //! seeded xorshift generator, so a failing test replays exactly.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
+use sandbox_common::faults::{Draw, XorShift};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong with each API request. Rates are probabilities in `0..=1`.
@@ -29,25 +29,6 @@ pub struct Faults {
     pub seed: u64,
 }
 
-/// xorshift64*: tiny, deterministic, good enough for coin flips.
-#[derive(Debug)]
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
-    }
-
-    fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The fate of one request.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Decision {
@@ -65,37 +46,25 @@ pub(crate) struct Decision {
     pub slow: Option<Duration>,
 }
 
-/// The current faults and their generator.
-pub(crate) struct FaultState {
-    /// The faults and the generator, drawn together.
-    inner: Mutex<(Faults, XorShift)>,
-}
+/// The current faults and their generator (the state the sandboxes share; what is drawn is
+/// [`Decision`]'s).
+pub(crate) type FaultState = sandbox_common::faults::FaultState<Decision>;
 
-impl FaultState {
-    pub(crate) fn new() -> FaultState {
-        FaultState { inner: Mutex::new((Faults::default(), XorShift::new(0))) }
+impl Draw for Decision {
+    type Faults = Faults;
+
+    fn seed(faults: &Faults) -> u64 {
+        faults.seed
     }
 
-    /// Replaces the faults and reseeds the generator.
-    pub(crate) fn set(&self, faults: Faults) {
-        let rng = XorShift::new(faults.seed);
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = (faults, rng);
-    }
-
-    /// Draws the fate of one request (always the same number of draws).
-    pub(crate) fn decide(&self) -> Decision {
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (faults, rng) = &mut *guard;
-        let mut hit = |rate: f64| {
-            let roll = rng.unit();
-            rate > 0.0 && roll < rate
-        };
-        let too_many = hit(faults.rate_429);
-        let server_error = hit(faults.rate_5xx);
-        let gateway = hit(0.5);
-        let reset = hit(faults.rate_reset);
-        let timeout_after_commit = hit(faults.rate_timeout_after_commit);
-        let slow = hit(faults.rate_slow);
+    /// Always the same number of draws (503 or 504 is drawn even when there is no error).
+    fn draw(faults: &Faults, rng: &mut XorShift) -> Decision {
+        let too_many = rng.hit(faults.rate_429);
+        let server_error = rng.hit(faults.rate_5xx);
+        let gateway = rng.hit(0.5);
+        let reset = rng.hit(faults.rate_reset);
+        let timeout_after_commit = rng.hit(faults.rate_timeout_after_commit);
+        let slow = rng.hit(faults.rate_slow);
         Decision {
             latency: Duration::from_millis(faults.latency_ms),
             too_many,
@@ -109,20 +78,16 @@ impl FaultState {
 
 #[cfg(test)]
 mod tests {
+    use sandbox_common::faults::check_replays;
+
     use super::*;
 
     #[test]
     fn deterministic_and_roughly_fair() {
-        let state = FaultState::new();
-        state.set(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() });
-        let first: Vec<Option<u16>> = (0..200).map(|_| state.decide().server_error).collect();
-        state.set(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() });
-        let second: Vec<Option<u16>> = (0..200).map(|_| state.decide().server_error).collect();
-        assert_eq!(first, second);
-        let hits = first.iter().filter(|h| h.is_some()).count();
-        assert!((60..140).contains(&hits), "{hits}");
-        assert!(first.contains(&Some(503)) && first.contains(&Some(504)));
-        state.set(Faults::default());
-        assert_eq!(state.decide(), Decision::default());
+        let first = check_replays::<Decision>(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() }, |d| {
+            d.server_error.is_some()
+        });
+        let codes: Vec<Option<u16>> = first.iter().map(|d| d.server_error).collect();
+        assert!(codes.contains(&Some(503)) && codes.contains(&Some(504)));
     }
 }

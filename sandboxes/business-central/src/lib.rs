@@ -93,7 +93,6 @@ mod faults;
 mod json;
 mod log;
 mod metadata;
-mod net;
 mod odata;
 mod schema;
 mod server;

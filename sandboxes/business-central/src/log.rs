@@ -1,8 +1,7 @@
 //! The request log: every API request as received and answered (not the admin API, not the
 //! token endpoint), so tests can assert on exactly what a connector sent and got back.
 
-use std::sync::Mutex;
-
+use sandbox_common::log::TicketLog;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -23,23 +22,16 @@ pub struct LoggedRequest {
     pub response: Option<Value>,
 }
 
-/// The log, behind a lock held only for a push.
+/// The log, behind a lock held only for a push (the ticketed log the sandboxes share).
 #[derive(Default)]
 pub(crate) struct Recorder {
     /// Entries with their tickets.
-    entries: Mutex<Vec<(u64, LoggedRequest)>>,
-    /// The last ticket handed out.
-    next: Mutex<u64>,
+    entries: TicketLog<LoggedRequest>,
 }
 
 impl Recorder {
     /// Records a request as it arrives; returns the ticket to finish it with.
     pub(crate) fn begin(&self, method: &str, path: &str, query: &str, body: Option<Value>) -> u64 {
-        let ticket = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            *next += 1;
-            *next
-        };
         let entry = LoggedRequest {
             method: method.into(),
             path: path.into(),
@@ -48,24 +40,22 @@ impl Recorder {
             status: 0,
             response: None,
         };
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push((ticket, entry));
-        ticket
+        self.entries.push(entry)
     }
 
     /// Records the answer (status 0: none was sent).
     pub(crate) fn finish(&self, ticket: u64, status: u16, response: Option<Value>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, entry)) = entries.iter_mut().rev().find(|(t, _)| *t == ticket) {
+        self.entries.update(ticket, |entry| {
             entry.status = status;
             entry.response = response;
-        }
+        });
     }
 
     pub(crate) fn entries(&self) -> Vec<LoggedRequest> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, e)| e.clone()).collect()
+        self.entries.entries()
     }
 
     pub(crate) fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries.clear();
     }
 }

@@ -45,29 +45,9 @@ pub(crate) fn is_guid(s: &str) -> bool {
         && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Percent-decodes a path segment (`+` stays a plus, unlike in query strings).
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
+/// Percent-decodes a path segment (`+` stays a plus, unlike in query strings). Shared with the
+/// other sandboxes, which decode their paths the same way.
+pub(crate) use sandbox_common::util::percent_decode;
 
 /// Rounds an amount to cents, as BC's amount rounding precision does (0.01).
 pub(crate) fn round2(x: f64) -> f64 {

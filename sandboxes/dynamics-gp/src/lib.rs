@@ -55,7 +55,6 @@ mod criteria;
 mod faults;
 mod log;
 mod model;
-mod net;
 mod render;
 mod sba;
 mod schema;

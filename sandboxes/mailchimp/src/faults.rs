@@ -2,9 +2,9 @@
 //! response never arrives, slow responses. Decisions come from a seeded xorshift generator, so a
 //! failing test replays exactly.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
+use sandbox_common::faults::{Draw, XorShift};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong with each `/3.0` request. Rates are probabilities in `0..=1`, drawn per
@@ -31,30 +31,6 @@ pub struct Faults {
     pub seed: u64,
 }
 
-/// xorshift64*: tiny, fast, deterministic, good enough for coin flips.
-#[derive(Debug)]
-pub(crate) struct XorShift(u64);
-
-impl XorShift {
-    pub(crate) fn new(seed: u64) -> XorShift {
-        XorShift(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// What happens to one request.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Decision {
@@ -72,36 +48,24 @@ pub(crate) struct Decision {
     pub slow: Option<Duration>,
 }
 
-/// The current faults and their generator.
-pub(crate) struct FaultState {
-    /// The faults and the generator they are drawn from, replaced together.
-    inner: Mutex<(Faults, XorShift)>,
-}
+/// The current faults and their generator (the state the sandboxes share; what is drawn is
+/// [`Decision`]'s).
+pub(crate) type FaultState = sandbox_common::faults::FaultState<Decision>;
 
-impl FaultState {
-    pub(crate) fn new() -> FaultState {
-        FaultState { inner: Mutex::new((Faults::default(), XorShift::new(0))) }
+impl Draw for Decision {
+    type Faults = Faults;
+
+    fn seed(faults: &Faults) -> u64 {
+        faults.seed
     }
 
-    /// Replaces the faults and reseeds the generator.
-    pub(crate) fn set(&self, faults: Faults) {
-        let rng = XorShift::new(faults.seed);
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = (faults, rng);
-    }
-
-    /// Draws the fate of one request (always five draws, so outcomes do not shift the sequence).
-    pub(crate) fn decide(&self) -> Decision {
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (faults, rng) = &mut *guard;
-        let mut hit = |rate: f64| {
-            let roll = rng.unit();
-            rate > 0.0 && roll < rate
-        };
-        let too_many = hit(faults.rate_429);
-        let internal = hit(faults.rate_5xx);
-        let reset = hit(faults.rate_reset);
-        let timeout_after_commit = hit(faults.rate_timeout_after_commit);
-        let slow = hit(faults.rate_slow);
+    /// Always five draws, so outcomes do not shift the sequence.
+    fn draw(faults: &Faults, rng: &mut XorShift) -> Decision {
+        let too_many = rng.hit(faults.rate_429);
+        let internal = rng.hit(faults.rate_5xx);
+        let reset = rng.hit(faults.rate_reset);
+        let timeout_after_commit = rng.hit(faults.rate_timeout_after_commit);
+        let slow = rng.hit(faults.rate_slow);
         Decision {
             latency: Duration::from_millis(faults.latency_ms),
             too_many,
@@ -115,19 +79,12 @@ impl FaultState {
 
 #[cfg(test)]
 mod tests {
+    use sandbox_common::faults::check_replays;
+
     use super::*;
 
     #[test]
     fn deterministic_and_roughly_fair() {
-        let state = FaultState::new();
-        state.set(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() });
-        let first: Vec<bool> = (0..200).map(|_| state.decide().internal).collect();
-        state.set(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() });
-        let second: Vec<bool> = (0..200).map(|_| state.decide().internal).collect();
-        assert_eq!(first, second);
-        let hits = first.iter().filter(|h| **h).count();
-        assert!((60..140).contains(&hits), "{hits}");
-        state.set(Faults::default());
-        assert_eq!(state.decide(), Decision::default());
+        check_replays::<Decision>(Faults { rate_5xx: 0.5, seed: 7, ..Faults::default() }, |d| d.internal);
     }
 }

@@ -31,7 +31,6 @@ mod lists;
 mod log;
 mod members;
 mod merge_fields;
-mod net;
 mod oauth;
 mod query;
 mod server;

@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use sandbox_common::log::TicketLog;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -47,22 +48,15 @@ pub struct Counters {
 /// The log and the counters, behind locks held only for a push.
 #[derive(Default)]
 pub(crate) struct Recorder {
-    /// Requests with their tickets, in order of arrival.
-    entries: Mutex<Vec<(u64, LoggedRequest)>>,
+    /// Requests with their tickets, in order of arrival (the ticketed log the sandboxes share).
+    entries: TicketLog<LoggedRequest>,
     /// The running totals.
     counters: Mutex<Counters>,
-    /// The last ticket handed out.
-    next: Mutex<u64>,
 }
 
 impl Recorder {
     /// Records a request as it arrives; returns the ticket to finish it with.
     pub(crate) fn begin(&self, method: &str, path: &str, query: &str, body: Option<Value>) -> u64 {
-        let ticket = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            *next += 1;
-            *next
-        };
         let entry = LoggedRequest {
             method: method.into(),
             path: path.into(),
@@ -71,20 +65,17 @@ impl Recorder {
             status: 0,
             response: None,
         };
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push((ticket, entry));
+        let ticket = self.entries.push(entry);
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).total += 1;
         ticket
     }
 
     /// Records the answer (status 0: none was sent).
     pub(crate) fn finish(&self, ticket: u64, status: u16, response: Option<Value>) {
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, entry)) = entries.iter_mut().rev().find(|(t, _)| *t == ticket) {
-                entry.status = status;
-                entry.response = response;
-            }
-        }
+        self.entries.update(ticket, |entry| {
+            entry.status = status;
+            entry.response = response;
+        });
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         match status {
             0 => counters.dropped += 1,
@@ -106,11 +97,11 @@ impl Recorder {
     }
 
     pub(crate) fn entries(&self) -> Vec<LoggedRequest> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, e)| e.clone()).collect()
+        self.entries.entries()
     }
 
     pub(crate) fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries.clear();
     }
 
     pub(crate) fn counters(&self) -> Counters {

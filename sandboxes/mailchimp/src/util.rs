@@ -106,29 +106,9 @@ pub(crate) fn money(total: f64) -> Value {
     Number::from_f64((total * 100.0).round() / 100.0).map(Value::Number).unwrap_or(Value::from(0))
 }
 
-/// Percent-decodes a path segment (`%40` → `@`); `+` stays a plus in paths.
-pub(crate) fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
+/// Percent-decodes a path segment (`%40` → `@`); `+` stays a plus in paths. Shared with the
+/// other sandboxes, which decode their paths the same way.
+pub(crate) use sandbox_common::util::percent_decode;
 
 #[cfg(test)]
 mod tests {
