@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use sandbox_common::net::{Conn, KillableListener};
+use sandbox_common::net::Conn;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,16 +56,7 @@ impl Sandbox {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(config, format!("http://127.0.0.1:{port}"), stopped.clone()));
         let app = router(shared.clone());
-        let mut graceful = stopped;
-        let server = tokio::spawn(async move {
-            let make = app.into_make_service_with_connect_info::<Conn>();
-            let shutdown = async move {
-                let _ = graceful.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(error) = axum::serve(KillableListener(listener), make).with_graceful_shutdown(shutdown).await {
-                tracing::error!(%error, "business central sandbox server failed");
-            }
-        });
+        let server = sandbox_common::net::serve(listener, app, stopped, "business central");
         let engine = tokio::spawn(crate::subscriptions::engine(shared.clone()));
         Ok(Sandbox { shared, stop, server, engine })
     }

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 #[cfg(feature = "axum")]
-pub use listener::{Conn, KillableListener};
+pub use listener::{Conn, KillableListener, serve};
 
 /// A TCP stream that fails every operation once killed (and resets on close).
 pub struct KillableStream {
@@ -141,5 +141,24 @@ mod listener {
         fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
             stream.remote_addr().clone()
         }
+    }
+
+    /// Serves `app` on `listener` (with killable connections) in a background task until
+    /// `stopped` turns true. `name` says which sandbox failed, when one does.
+    pub fn serve(
+        listener: TcpListener,
+        app: axum::Router,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
+        name: &'static str,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let make = app.into_make_service_with_connect_info::<Conn>();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            };
+            if let Err(error) = axum::serve(KillableListener(listener), make).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "{name} sandbox server failed");
+            }
+        })
     }
 }

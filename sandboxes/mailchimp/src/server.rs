@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use base64::Engine as _;
-use sandbox_common::net::{Conn, KillableListener};
+use sandbox_common::net::Conn;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
@@ -53,16 +53,7 @@ impl Sandbox {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(config, format!("http://127.0.0.1:{port}"), stopped.clone()));
         let app = router(shared.clone());
-        let mut graceful = stopped;
-        let server = tokio::spawn(async move {
-            let make = app.into_make_service_with_connect_info::<Conn>();
-            let shutdown = async move {
-                let _ = graceful.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(error) = axum::serve(KillableListener(listener), make).with_graceful_shutdown(shutdown).await {
-                tracing::error!(%error, "mailchimp sandbox server failed");
-            }
-        });
+        let server = sandbox_common::net::serve(listener, app, stopped, "mailchimp");
         Ok(Sandbox { shared, stop, server })
     }
 
