@@ -5,7 +5,9 @@
 //! Exit codes: 0 success, 1 a run, test or check failed, 2 invalid configuration or usage.
 
 mod commands;
+mod progress;
 mod registry;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +23,9 @@ struct Cli {
     /// filter such as `engine=debug`.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// How log lines are written: readable text, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "human", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,7 +71,8 @@ enum Command {
     /// The product end to end against the sandboxes, with no credentials: seeds an ERP, runs
     /// the stock flows both ways, shows that a second run writes nothing.
     Demo(commands::demo::Args),
-    /// The long-running service: webhook intake into the inbox.
+    /// The always-on service: runs pipelines on their schedules and when webhook events
+    /// arrive; /healthz, /readyz, /metrics.
     Serve(commands::serve::Args),
     /// Run a local sandbox of a system's API (prints the base URL it listens on).
     Sandbox(commands::sandbox::Args),
@@ -77,7 +83,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    init_logging(cli.verbose, cli.log_format, default_level);
     let code = match cli.command {
         Command::Schema(args) => commands::schema::execute(&args),
         Command::Validate { paths } => commands::validate::execute(&paths),
@@ -99,13 +106,33 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(verbose: u8) {
+/// How log lines are written on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line per event, with its spans (`project{project=…}:run{pipeline=… run_id=…}`).
+    Human,
+    /// One JSON object per line, spans included (`span`, `spans`), for log collectors.
+    Json,
+}
+
+/// `default` is the level without `-v`: `serve` says what it does (info), one-shot commands
+/// only what went wrong (warn).
+fn init_logging(verbose: u8, format: LogFormat, default: &str) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => default,
         1 => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("ML_CONNECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+    }
 }

@@ -197,6 +197,25 @@ fn project_file_errors_point_into_the_project_file() {
 }
 
 #[test]
+fn schedule_errors_point_at_the_key_at_fault() {
+    let f = Fixture::valid();
+    let with = |name: &str, schedule: &str| {
+        PIPELINE.replace("name: members", &format!("name: {name}")) + &format!("schedule: {schedule}\n")
+    };
+    f.write("pipelines/members.yaml", &with("members", "{cron: \"0 2 * *\"}"));
+    f.write("pipelines/a.yaml", &with("a", "{cron: \"0 0 31 2 *\"}"));
+    f.write("pipelines/b.yaml", &with("b", "{cron: \"61 * * * *\"}"));
+    f.write("pipelines/c.yaml", &with("c", "{cron: \"0 23 L * *\", timezone: Mars/Olympus}"));
+    f.write("pipelines/d.yaml", &with("d", "{every: 15m, cron: \"0 2 * * *\"}"));
+    f.write("pipelines/e.yaml", &with("e", "{evry: 15m}"));
+    f.write("pipelines/g.yaml", &with("g", "hourly"));
+    f.write("pipelines/ok.yaml", &with("ok", "{cron: \"0 23 L * *\", timezone: Europe/Amsterdam}"));
+    let r = f.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(diagnostics(&f, &r));
+}
+
+#[test]
 fn yaml_syntax_errors_have_a_position() {
     let f = Fixture::valid();
     f.write("pipelines/members.yaml", "version: 1\nname: x\nfields:\n  a: \"unterminated\n");
@@ -312,7 +331,8 @@ fn plan_prints_requests_and_changes_nothing() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("failed members {\"amount\":4,\"email\":\"not-an-email\""), "{}", r.stdout);
+    // The key renders before the failing field, so the failure is filed under it.
+    assert!(r.stdout.contains("failed members 4: mapping:"), "{}", r.stdout);
     assert!(
         r.stdout.contains("mapping: fields.email_address: `not-an-email` is not a valid email address"),
         "{}",

@@ -10,14 +10,16 @@
 //! request, but sends nothing and writes no state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
+use tracing::Instrument;
 
-use crate::config::RecordErrorAction;
+use crate::config::{ConnectionConfig, RecordErrorAction};
 use crate::connector::{ConnectContext, Connection, ReadRequest, Registry, TargetRequest, WriteOutcome};
 use crate::cursor;
 use crate::failpoint;
@@ -63,6 +65,11 @@ pub struct PipelineReport {
     pub error: Option<String>,
     /// Dependencies that failed, so this pipeline did not run.
     pub skipped_because: Option<String>,
+    /// HTTP calls the process made while the pipeline ran (opening connections included). Exact
+    /// when pipelines run one at a time, as `run` does; see [`crate::telemetry`].
+    pub api_calls: u64,
+    /// Wall time of the run.
+    pub elapsed_ms: u64,
 }
 
 impl PipelineReport {
@@ -75,11 +82,16 @@ impl PipelineReport {
 }
 
 /// Live connections and their concurrency budgets, opened on first use.
-pub struct Connections<'a> {
-    project: &'a Project,
-    registry: &'a Registry,
+///
+/// Shareable (`&self`) so that concurrent runs in `serve` (scheduled and event-driven alike)
+/// draw on one budget per connection: two runs writing to Mailchimp share its 10 connections
+/// instead of each taking 10.
+pub struct Connections {
+    configs: BTreeMap<String, ConnectionConfig>,
+    registry: Registry,
     context: ConnectContext,
-    open: HashMap<String, Live>,
+    /// One cell per name, so that two runs asking for a connection at once open it once.
+    open: Mutex<HashMap<String, Arc<OnceCell<Live>>>>,
 }
 
 /// An open connection and its concurrency budget.
@@ -92,35 +104,69 @@ pub struct Live {
     pub limit: usize,
 }
 
-impl<'a> Connections<'a> {
-    pub fn new(project: &'a Project, registry: &'a Registry, context: ConnectContext) -> Self {
-        Connections { project, registry, context, open: HashMap::new() }
+impl Connections {
+    pub fn new(project: &Project, registry: &Registry, context: ConnectContext) -> Self {
+        Connections {
+            configs: project.config.connections.clone(),
+            registry: registry.clone(),
+            context,
+            open: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The connection named `name`, connecting on first use.
-    pub async fn get(&mut self, name: &str) -> Result<Live, String> {
-        if let Some(c) = self.open.get(name) {
-            return Ok(c.clone());
-        }
-        let config = self.project.config.connections.get(name).ok_or_else(|| format!("unknown connection `{name}`"))?;
-        let connector =
-            self.registry.get(&config.connector).ok_or_else(|| format!("unknown connector `{}`", config.connector))?;
-        let connection = connector
-            .connect(&config.settings, &self.context)
-            .await
-            .map_err(|e| format!("connection `{name}`: {e}"))?;
-        let limit = config.concurrency.unwrap_or_else(|| connection.default_concurrency()).max(1);
-        let entry = Live { connection, permits: Arc::new(Semaphore::new(limit)), limit };
-        self.open.insert(name.to_owned(), entry.clone());
-        Ok(entry)
+    /// The connection named `name`, connecting on first use. A failed attempt is not kept: the
+    /// next caller tries again.
+    pub async fn get(&self, name: &str) -> Result<Live, String> {
+        let cell = self.open.lock().unwrap_or_else(|p| p.into_inner()).entry(name.to_owned()).or_default().clone();
+        let live = cell
+            .get_or_try_init(|| async {
+                let config = self.configs.get(name).ok_or_else(|| format!("unknown connection `{name}`"))?;
+                let connector = self
+                    .registry
+                    .get(&config.connector)
+                    .ok_or_else(|| format!("unknown connector `{}`", config.connector))?;
+                let connection = connector
+                    .connect(&config.settings, &self.context)
+                    .await
+                    .map_err(|e| format!("connection `{name}`: {e}"))?;
+                let limit = config.concurrency.unwrap_or_else(|| connection.default_concurrency()).max(1);
+                Ok::<_, String>(Live { connection, permits: Arc::new(Semaphore::new(limit)), limit })
+            })
+            .await?;
+        Ok(live.clone())
     }
 }
+
+/// Asks runs to stop at their next safe point: no new write is sent, the writes in flight are
+/// awaited and recorded, and the watermark stays where it was, so the next run reads the rest
+/// (and the ledger makes what was done free). `serve` raises it on SIGTERM.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every run watching this interrupt to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The error of a run stopped by an [`Interrupt`]. Not a failure of the pipeline: alerts ignore
+/// it, and `serve` runs the pipeline again as soon as it starts.
+pub const INTERRUPTED: &str = "interrupted: the service stopped; the next run goes on from here";
 
 /// Runs the named pipelines (all when `only` is empty) in dependency order. A pipeline whose
 /// dependency failed in this run is skipped, not run on half-written prerequisites.
 pub async fn run_project(
     project: &Project,
-    connections: &mut Connections<'_>,
+    connections: &Connections,
     state: &dyn StateStore,
     only: &[String],
     options: RunOptions,
@@ -140,6 +186,8 @@ pub async fn run_project(
                 counts: RunCounts::default(),
                 error: None,
                 skipped_because: Some(format!("dependency `{dep}` did not succeed")),
+                api_calls: 0,
+                elapsed_ms: 0,
             });
             continue;
         }
@@ -157,8 +205,14 @@ pub fn new_run_id() -> String {
     format!("{now}-{:08x}", h.finish() as u32)
 }
 
-/// A short, recognisable rendering of a record that has no key yet, for messages.
-fn record_hint(record: &Value) -> String {
+/// A short, recognisable rendering of a record that has no key yet, for messages: its source
+/// id when it has one, else the start of its JSON.
+fn record_hint(record: &Value, id_field: &str) -> String {
+    match record.get(id_field) {
+        Some(Value::String(id)) if !id.is_empty() => return format!("{id_field}={id}"),
+        Some(Value::Number(id)) => return format!("{id_field}={id}"),
+        _ => {}
+    }
     let text = crate::hash::canonical_json(record);
     match text.char_indices().nth(80) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -173,17 +227,37 @@ fn now() -> String {
 /// Runs (or plans) one pipeline.
 pub async fn run_pipeline(
     pipeline: &Pipeline,
-    connections: &mut Connections<'_>,
+    connections: &Connections,
     state: &dyn StateStore,
     options: RunOptions,
     on_record: &mut (dyn FnMut(&RecordEvent) + Send),
 ) -> PipelineReport {
+    run_pipeline_until(pipeline, connections, state, options, &Interrupt::new(), on_record).await
+}
+
+/// Runs (or plans) one pipeline, stopping at the next safe point once `interrupt` is raised
+/// (the report's error is then [`INTERRUPTED`]). Log lines of the run carry its pipeline and
+/// run id (a `run` span).
+pub async fn run_pipeline_until(
+    pipeline: &Pipeline,
+    connections: &Connections,
+    state: &dyn StateStore,
+    options: RunOptions,
+    interrupt: &Interrupt,
+    on_record: &mut (dyn FnMut(&RecordEvent) + Send),
+) -> PipelineReport {
     let mut run = Run::new(pipeline, state, options, on_record);
-    if let Err(e) = run.start() {
-        return run.finish(Some(e));
+    run.interrupt = interrupt.clone();
+    let span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run.run_id);
+    async {
+        if let Err(e) = run.start() {
+            return run.finish(Some(e));
+        }
+        let result = run.execute(connections).await;
+        run.finish(result.err())
     }
-    let result = run.execute(connections).await;
-    run.finish(result.err())
+    .instrument(span)
+    .await
 }
 
 /// Re-runs a pipeline's open dead letters through its current mapping. Each record is first
@@ -193,7 +267,7 @@ pub async fn run_pipeline(
 /// those keys; `ids` to those letter ids. The watermark is not touched.
 pub async fn replay_dead_letters(
     pipeline: &Pipeline,
-    connections: &mut Connections<'_>,
+    connections: &Connections,
     state: &dyn StateStore,
     selection: &ReplaySelection,
     on_record: &mut (dyn FnMut(&RecordEvent) + Send),
@@ -226,8 +300,13 @@ struct Run<'a, 'b> {
     hold_at: Option<Value>,
     /// A record without a cursor failed transiently: the watermark must not move at all.
     hold_all: bool,
-    /// Why the run stops early (the error policy said so).
+    /// Why the run stops early (the error policy said so, or it was interrupted).
     stop: Option<String>,
+    /// Raised when the run must stop at its next safe point.
+    interrupt: Interrupt,
+    started: std::time::Instant,
+    /// The process's API call count when the run started.
+    calls_before: u64,
 }
 
 /// A record that is to be written.
@@ -242,12 +321,9 @@ struct Pending {
     cursor: Option<Value>,
 }
 
-/// The smallest group of requests sent as one bulk call; fewer go one by one, where a single
-/// request is as cheap and its failure easier to read.
-const BULK_MIN: usize = 10;
-
 /// Groups the writes of a page into calls: records sharing a bulk key travel together (in
-/// chunks of the connection's bulk limit) when there are enough of them; the rest alone.
+/// chunks of the connection's bulk limit) when there are enough of them
+/// ([`Connection::bulk_min`]); the rest alone.
 fn into_calls(items: Vec<Pending>, connection: &dyn Connection) -> Vec<Vec<Pending>> {
     let limit = connection.bulk_limit();
     if limit <= 1 {
@@ -261,8 +337,8 @@ fn into_calls(items: Vec<Pending>, connection: &dyn Connection) -> Vec<Vec<Pendi
             None => calls.push(vec![item]),
         }
     }
-    for (_, group) in groups {
-        if group.len() < BULK_MIN {
+    for (key, group) in groups {
+        if group.len() < connection.bulk_min(&key).max(2) {
             calls.extend(group.into_iter().map(|i| vec![i]));
             continue;
         }
@@ -299,6 +375,9 @@ impl<'a, 'b> Run<'a, 'b> {
             hold_at: None,
             hold_all: false,
             stop: None,
+            interrupt: Interrupt::new(),
+            started: std::time::Instant::now(),
+            calls_before: crate::telemetry::api_calls(),
         }
     }
 
@@ -320,6 +399,8 @@ impl<'a, 'b> Run<'a, 'b> {
             counts: self.counts,
             error,
             skipped_because: None,
+            api_calls: crate::telemetry::api_calls().saturating_sub(self.calls_before),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
         }
     }
 
@@ -347,7 +428,7 @@ impl<'a, 'b> Run<'a, 'b> {
         }
     }
 
-    async fn execute(&mut self, connections: &mut Connections<'_>) -> Result<(), String> {
+    async fn execute(&mut self, connections: &Connections) -> Result<(), String> {
         let p = self.pipeline;
         let source = connections.get(&p.source.connection).await?.connection;
         let target = connections.get(&p.target.connection).await?;
@@ -365,6 +446,10 @@ impl<'a, 'b> Run<'a, 'b> {
             source.read(&self.read_request(since)).await.map_err(|e| format!("reading `{}`: {e}", p.source.entity))?;
 
         while self.stop.is_none() {
+            if self.interrupt.is_requested() {
+                self.stop = Some(INTERRUPTED.to_owned());
+                break;
+            }
             let page = match pages.next_page().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
@@ -390,7 +475,7 @@ impl<'a, 'b> Run<'a, 'b> {
         Ok(())
     }
 
-    async fn replay(&mut self, connections: &mut Connections<'_>, selection: &ReplaySelection) -> Result<(), String> {
+    async fn replay(&mut self, connections: &Connections, selection: &ReplaySelection) -> Result<(), String> {
         let p = self.pipeline;
         let letters: Vec<(i64, DeadLetter)> = self
             .state
@@ -494,7 +579,7 @@ impl<'a, 'b> Run<'a, 'b> {
                 }
                 Err(e) => {
                     fates[index] = Fate::Failed;
-                    if self.fail_record(None, "mapping", e.to_string(), record)? {
+                    if self.fail_record(e.key.clone(), "mapping", e.to_string(), record)? {
                         break;
                     }
                 }
@@ -540,12 +625,21 @@ impl<'a, 'b> Run<'a, 'b> {
         // Write concurrently, bounded by the connection's budget. Each result is recorded as
         // soon as it arrives, and a write's permit is held until its ledger row is written, so
         // a crash leaves at most `limit` accepted writes unrecorded (re-sent, under the same
-        // key, by the next run).
+        // key, by the next run). Once interrupted, calls not yet sent are not sent (`None`).
+        let interrupt = self.interrupt.clone();
         let mut in_flight = stream::iter(into_calls(to_write, target.connection.as_ref()).into_iter().map(|call| {
             let connection = target.connection.clone();
             let permits = target.permits.clone();
+            let interrupt = interrupt.clone();
             async move {
+                if interrupt.is_requested() {
+                    return (call, None);
+                }
                 let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+                // The wait for a permit (shared with other runs) can be long: look again.
+                if interrupt.is_requested() {
+                    return (call, None);
+                }
                 let outcomes = match call.as_slice() {
                     [one] => vec![connection.write(&one.request).await],
                     many => {
@@ -553,11 +647,14 @@ impl<'a, 'b> Run<'a, 'b> {
                         connection.write_bulk(&requests).await
                     }
                 };
-                (call, outcomes, permit)
+                (call, Some((outcomes, permit)))
             }
         }))
         .buffer_unordered(target.limit)
-        .flat_map(|(call, outcomes, permit)| {
+        .flat_map(|(call, sent)| {
+            let Some((outcomes, permit)) = sent else {
+                return stream::iter(call.into_iter().map(|item| (item, None)).collect::<Vec<_>>());
+            };
             // A bulk call's permit is shared by its records; it is released with the last one.
             let permit = Arc::new(permit);
             let mut outcomes = outcomes.into_iter();
@@ -569,12 +666,18 @@ impl<'a, 'b> Run<'a, 'b> {
             };
             stream::iter(
                 call.into_iter()
-                    .map(move |item| (item, outcomes.next().unwrap_or_else(missing), permit.clone()))
+                    .map(move |item| (item, Some((outcomes.next().unwrap_or_else(missing), permit.clone()))))
                     .collect::<Vec<_>>(),
             )
         });
 
-        while let Some((item, outcome, permit)) = in_flight.next().await {
+        while let Some((item, sent)) = in_flight.next().await {
+            let Some((outcome, permit)) = sent else {
+                // Never sent: read again by the next run, since an interrupted run keeps its
+                // watermark.
+                fates[item.index] = Fate::Failed;
+                continue;
+            };
             match outcome {
                 WriteOutcome::Written { target_id, status } => {
                     failpoint::hit("after-write");
@@ -625,6 +728,9 @@ impl<'a, 'b> Run<'a, 'b> {
                 }
             }
         }
+        if self.interrupt.is_requested() {
+            self.stop.get_or_insert_with(|| INTERRUPTED.to_owned());
+        }
         Ok(fates)
     }
 
@@ -655,9 +761,9 @@ impl<'a, 'b> Run<'a, 'b> {
         self.counts.failed += 1;
         let describe = match &key {
             Some(k) => format!("record `{k}`"),
-            None => format!("record {}", record_hint(&record)),
+            None => format!("record {}", record_hint(&record, &self.pipeline.source.id)),
         };
-        let shown = key.clone().unwrap_or_else(|| record_hint(&record));
+        let shown = key.clone().unwrap_or_else(|| record_hint(&record, &self.pipeline.source.id));
         self.emit(PlannedOperation::Failed, Some(shown), None, Some(format!("{class}: {error}")));
         let policy = &self.pipeline.on_error;
         if policy.record == RecordErrorAction::Fail {

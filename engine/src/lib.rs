@@ -14,7 +14,9 @@
 //! - [`mapping_test`]: `*.test.yaml` mapping tests.
 //! - [`connector`]: the traits connectors implement; the engine knows none by name.
 //! - [`state`]: the traits of the durable state (ledger, watermarks, runs).
+//! - [`schedule`]: when `serve` runs a pipeline (interval, cron, or on events).
 //! - [`executor`]: `plan` and `run`: source → filter → map → key → ledger → target.
+//! - [`telemetry`]: process-wide counters of API calls, for summaries and metrics.
 
 pub mod config;
 pub mod connector;
@@ -26,8 +28,10 @@ pub mod hash;
 pub mod load;
 pub mod mapping_test;
 pub mod pipeline;
+pub mod schedule;
 pub mod schema;
 pub mod select;
 pub mod state;
+pub mod telemetry;
 pub mod template;
 pub mod yaml;

@@ -16,6 +16,7 @@ use crate::config::{FieldSpec, PROJECT_FILE, PipelineConfig, ProjectConfig};
 use crate::connector::{Entities, Registry};
 use crate::diagnostic::{Diagnostic, Position, sort_and_dedup};
 use crate::pipeline::{Cursor, Field, Pipeline, Source, Target};
+use crate::schedule::Schedule;
 use crate::schema::{pipeline_schema, project_schema};
 use crate::select::JsonPath;
 use crate::template::{Templates, suggest};
@@ -428,6 +429,19 @@ impl Compiler<'_> {
         let fields = self.object("/fields", &pc.fields, RECORD_VARS);
         let params = self.object("/target/params", &pc.target.params, RECORD_VARS);
 
+        // Schedule: as written, or `webhook` for a source whose records arrive as events.
+        let event_driven = source_conn.and_then(|c| registry.get(&c.connector)).is_some_and(|c| c.event_driven());
+        let schedule = match &pc.schedule {
+            Some(config) => match Schedule::compile(config) {
+                Ok(s) => Some(s),
+                Err((key, message)) => {
+                    self.report(&format!("/schedule/{key}"), "schedule", message);
+                    None
+                }
+            },
+            None => event_driven.then_some(Schedule::Webhook),
+        };
+
         for (i, dep) in pc.depends_on.iter().enumerate() {
             if *dep == pc.name {
                 self.report(&format!("/depends_on/{i}"), "cycle", format!("pipeline `{dep}` depends on itself"));
@@ -466,6 +480,7 @@ impl Compiler<'_> {
             },
             depends_on: pc.depends_on,
             on_error: pc.on_error.unwrap_or_else(|| defaults.on_error.clone()),
+            schedule,
             vars,
         })
     }

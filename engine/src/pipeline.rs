@@ -30,6 +30,8 @@ pub struct Pipeline {
     pub target: Target,
     pub depends_on: Vec<String>,
     pub on_error: ErrorPolicy,
+    /// When `serve` runs it; `None`: only when asked.
+    pub schedule: Option<crate::schedule::Schedule>,
     /// The project's `vars`, shared by every render.
     pub vars: TplValue,
 }
@@ -106,6 +108,9 @@ pub struct RecordError {
     /// Which part of the pipeline failed (`filter`, `key`, `fields.merge_fields.FNAME`, ...).
     pub place: String,
     pub message: String,
+    /// The record's key, when it rendered before the failure: the dead letter is then filed
+    /// under it, so it can be found, replayed and refreshed by key.
+    pub key: Option<String>,
 }
 
 impl Pipeline {
@@ -121,14 +126,15 @@ impl Pipeline {
         if key.is_empty() {
             return Err(err("key", "rendered to empty text".to_owned()));
         }
-        let body = render_object(&self.fields, record, &ctx, "fields")?;
-        let params = match render_object(&self.target.params, record, &ctx, "target.params")? {
+        let keyed = |e: RecordError| RecordError { key: Some(key.clone()), ..e };
+        let body = render_object(&self.fields, record, &ctx, "fields").map_err(keyed)?;
+        let params = match render_object(&self.target.params, record, &ctx, "target.params").map_err(keyed)? {
             Value::Object(map) => map,
             _ => Map::new(),
         };
         let input = RequestInput { key: &key, params: &params, body: &body };
         let request =
-            self.target.connector.build_request(&self.target.resource, &input).map_err(|m| err("target", m))?;
+            self.target.connector.build_request(&self.target.resource, &input).map_err(|m| keyed(err("target", m)))?;
         let hash = payload_hash(&serde_json::to_value(&request).expect("a request always serializes"));
         Ok(MapOutcome::Mapped(Mapped { key, request, hash }))
     }
@@ -141,7 +147,7 @@ impl Pipeline {
 }
 
 fn err(place: impl Into<String>, message: String) -> RecordError {
-    RecordError { place: place.into(), message }
+    RecordError { place: place.into(), message, key: None }
 }
 
 fn render_object(

@@ -90,7 +90,52 @@ pub fn status(args: &StatusArgs) -> u8 {
             );
         }
     }
+    let subscriptions = store.subscriptions().unwrap_or_default();
+    if !subscriptions.is_empty() {
+        println!("webhook subscriptions (kept alive by `ml-connector serve`):");
+        for line in subscription_lines(&subscriptions, jiff::Timestamp::now()) {
+            println!("  {line}");
+        }
+    }
     OK
+}
+
+/// One line per subscription: what, its id, and when it expires (how far from `now`), so an
+/// operator sees a Business Central subscription about to lapse (three days after its last
+/// renewal) before notifications stop.
+fn subscription_lines(records: &[state::SubscriptionRecord], now: jiff::Timestamp) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            let expiry = match r.expires_at.as_deref().map(|e| (e, e.parse::<jiff::Timestamp>())) {
+                None => "does not expire".to_owned(),
+                Some((text, Ok(at))) => {
+                    let left = at.duration_since(now);
+                    if left.is_negative() {
+                        format!("EXPIRED {text} ({} ago)", span(-left))
+                    } else {
+                        format!("expires {text} (in {})", span(left))
+                    }
+                }
+                Some((text, Err(_))) => format!("expires {text}"),
+            };
+            format!(
+                "{} {}/{}  id {}  {expiry}  checked {}",
+                r.system, r.connection, r.entity, r.subscription_id, r.checked_at
+            )
+        })
+        .collect()
+}
+
+/// `2d 3h`, `5h 12m`, `40m`.
+fn span(d: jiff::SignedDuration) -> String {
+    let minutes = d.as_secs() / 60;
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, h) => format!("{h}h {minutes}m"),
+        (d, h) => format!("{d}d {h}h"),
+    }
 }
 
 /// `ml-connector audit`.
@@ -307,9 +352,13 @@ pub fn replay(args: &ReplayArgs) -> u8 {
     let context = ConnectContext { project_dir: project.dir.clone(), secrets: super::secrets::resolver(&project) };
     let runtime = super::runtime();
     let mut ok = true;
-    let mut print = |e: &RecordEvent| super::run::print_event(e, super::run::Format::Text, false);
+    let mut print = |e: &RecordEvent| {
+        if let Some(line) = super::run::render_event(e, super::run::Format::Text, false) {
+            println!("{line}");
+        }
+    };
     runtime.block_on(async {
-        let mut connections = Connections::new(&project, &registry, context);
+        let connections = Connections::new(&project, &registry, context);
         for p in &project.pipelines {
             if args.pipeline.as_ref().is_some_and(|n| n != &p.name) {
                 continue;
@@ -319,7 +368,7 @@ pub fn replay(args: &ReplayArgs) -> u8 {
                 continue;
             }
             let before = open;
-            let report = replay_dead_letters(p, &mut connections, &store, &selection, &mut print).await;
+            let report = replay_dead_letters(p, &connections, &store, &selection, &mut print).await;
             let after = store.dead_letters_open(&p.name).map(|l| l.len()).unwrap_or(before);
             eprintln!("{}: replayed {}, resolved {}, still open {after}", p.name, report.counts.read, before - after);
             if let Some(e) = &report.error {
@@ -442,5 +491,40 @@ pub fn state(command: &StateCommand) -> u8 {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_show_how_long_they_have_left() {
+        let record = |entity: &str, expires: Option<&str>| state::SubscriptionRecord {
+            system: "business-central".into(),
+            connection: "bc".into(),
+            entity: entity.into(),
+            resource: "r".into(),
+            subscription_id: "abc".into(),
+            expires_at: expires.map(str::to_owned),
+            checked_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let lines = subscription_lines(
+            &[
+                record("customers", Some("2026-01-03T05:30:00Z")),
+                record("items", Some("2025-12-31T23:20:00Z")),
+                record("list", None),
+            ],
+            now,
+        );
+        assert_eq!(
+            lines,
+            [
+                "business-central bc/customers  id abc  expires 2026-01-03T05:30:00Z (in 2d 5h)  checked 2026-01-01T00:00:00Z",
+                "business-central bc/items  id abc  EXPIRED 2025-12-31T23:20:00Z (40m ago)  checked 2026-01-01T00:00:00Z",
+                "business-central bc/list  id abc  does not expire  checked 2026-01-01T00:00:00Z",
+            ]
+        );
     }
 }

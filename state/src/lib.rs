@@ -1,5 +1,5 @@
 //! ml-connector's durable state in one SQLite file: the write ledger, watermarks, the audit
-//! trail, dead letters and run history.
+//! trail, dead letters, run history, and the webhook subscriptions the service keeps alive.
 //!
 //! # Why it is built this way
 //!
@@ -22,6 +22,7 @@
 
 mod query;
 mod schema;
+mod subscriptions;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -33,6 +34,7 @@ use serde_json::Value;
 
 pub use query::{AuditFilter, RunRecord, StoredDeadLetter};
 pub use schema::SCHEMA_VERSION;
+pub use subscriptions::SubscriptionRecord;
 
 /// A [`StateStore`] backed by one SQLite database.
 ///

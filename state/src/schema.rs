@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::Failure;
 
 /// Migration `i` (0-based) brings the schema from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -76,6 +76,22 @@ CREATE TABLE runs (
     error         TEXT
 ) STRICT;
 CREATE INDEX runs_pipeline ON runs (pipeline);
+";
+
+/// Webhook subscriptions the service keeps alive (issue #8): one row per system, connection and
+/// entity, so `status` and the metrics can show when each expires without asking the remote
+/// system. The notification URL is not stored: it carries the secret URL token.
+const V2: &str = "
+CREATE TABLE subscriptions (
+    system          TEXT NOT NULL, -- `business-central` or `mailchimp`
+    connection      TEXT NOT NULL,
+    entity          TEXT NOT NULL, -- the pipelines' source entity, or the Mailchimp list id
+    resource        TEXT NOT NULL, -- what the remote system calls it
+    subscription_id TEXT NOT NULL,
+    expires_at      TEXT,          -- RFC 3339; NULL when it does not expire (Mailchimp)
+    checked_at      TEXT NOT NULL,
+    PRIMARY KEY (system, connection, entity)
+) STRICT, WITHOUT ROWID;
 ";
 
 /// Brings the database up to `migrations.len()`, or refuses a database from a newer build.
@@ -181,7 +197,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, MIGRATIONS).unwrap();
         assert_eq!(version(&conn), i64::from(SCHEMA_VERSION));
-        for table in ["ledger", "watermarks", "audit", "dead_letters", "runs"] {
+        for table in ["ledger", "watermarks", "audit", "dead_letters", "runs", "subscriptions"] {
             assert!(table_exists(&conn, table), "missing table {table}");
         }
     }

@@ -81,7 +81,11 @@ impl TokenSource {
                 form.push(("client_assertion", self.assertion(key, thumbprint_sha256)?));
             }
         }
-        let response = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let sent = self.http.post(&self.token_url).form(&form).send().await;
+        let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+        engine::telemetry::api_call("microsoft_entra", status, started.elapsed());
+        let response = sent.map_err(|e| {
             ConnectorError::new(format!(
                 "cannot reach the token endpoint: {}",
                 connector_http::client::failure_from_error(&e).message

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use connector_http::budget::RequestBudget;
 use connector_http::client::{HttpFailure, RetryPolicy, build_client, send_with_retry_by};
 use engine::connector::{ConnectorError, SecretResolver};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -21,7 +22,14 @@ pub struct BcClient {
     pub company_id: String,
     pub company_name: String,
     retry: RetryPolicy,
+    /// Every API request draws on it (token requests go to Entra, not BC, and do not).
+    budget: RequestBudget,
 }
+
+/// Business Central's request limit per user: 6,000 OData requests in any five minutes
+/// (then 429). Kept on the client, which is one per connection and shared by every run.
+const REQUESTS_PER_WINDOW: usize = 6_000;
+const REQUEST_WINDOW: Duration = Duration::from_secs(300);
 
 /// A failed request, with Business Central's error code.
 #[derive(Debug, Clone)]
@@ -112,6 +120,7 @@ impl BcClient {
             company_id: String::new(),
             company_name: String::new(),
             retry: RetryPolicy { attempts: settings.max_attempts.max(1), ..RetryPolicy::default() },
+            budget: RequestBudget::new(REQUESTS_PER_WINDOW, REQUEST_WINDOW),
         };
         client.tokens.token().await?;
         let (id, name) = client.resolve_company(&settings.company, &settings.environment).await?;
@@ -168,7 +177,9 @@ impl BcClient {
                 }
                 r
             };
-            match send_with_retry_by(build, self.retry, is_transient).await {
+            // Retries inside are not charged: they are rare and already spaced by backoff.
+            self.budget.acquire().await;
+            match send_with_retry_by("business_central", build, self.retry, is_transient).await {
                 Ok(response) => return Ok(connector_http::client::read_json(response).await),
                 Err(f) if f.status == Some(401) && attempt == 0 => {
                     self.tokens.invalidate().await;

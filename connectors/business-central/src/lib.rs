@@ -27,3 +27,4 @@ mod write;
 pub use client::{BcClient, BcError};
 pub use connector::BusinessCentralConnector;
 pub use settings::{BcCredential, BcSettings};
+pub use source::split_entity;

@@ -640,7 +640,14 @@ impl Transport {
             })?;
             Ok(Response { status: parts.status, headers: parts.headers, body: body.to_bytes() })
         };
-        match tokio::time::timeout(timeout, work).await {
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(timeout, work).await;
+        let status = match &outcome {
+            Ok(Ok(r)) => Some(r.status.as_u16()),
+            _ => None,
+        };
+        engine::telemetry::api_call("dynamics_gp", status, started.elapsed());
+        match outcome {
             Ok(r) => r,
             Err(_) => Err(TransportError::new(
                 ErrorKind::Timeout,

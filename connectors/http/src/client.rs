@@ -76,13 +76,15 @@ pub fn is_transient_status(status: StatusCode) -> bool {
 /// Sends the request `build` makes, retrying transient failures. `build` is called once per
 /// attempt because a request is consumed by sending it.
 pub async fn send_with_retry(build: impl Fn() -> RequestBuilder, policy: RetryPolicy) -> Result<Response, HttpFailure> {
-    send_with_retry_by(build, policy, |status, _| is_transient_status(status)).await
+    send_with_retry_by("http", build, policy, |status, _| is_transient_status(status)).await
 }
 
 /// [`send_with_retry`] with the API's own notion of what a retry can fix (Mailchimp throttles
 /// with a bare 403 too). Waits grow exponentially with jitter, so clients throttled together do
-/// not come back together; a `Retry-After` is honoured as given.
+/// not come back together; a `Retry-After` is honoured as given. Every attempt is counted in
+/// [`engine::telemetry`] under `system`.
 pub async fn send_with_retry_by(
+    system: &'static str,
     build: impl Fn() -> RequestBuilder,
     policy: RetryPolicy,
     is_transient: impl Fn(StatusCode, &reqwest::header::HeaderMap) -> bool,
@@ -91,10 +93,17 @@ pub async fn send_with_retry_by(
     loop {
         attempt += 1;
         let last = attempt >= policy.attempts.max(1);
-        let (failure, retry_after) = match build().send().await {
+        let started = std::time::Instant::now();
+        let sent = build().send().await;
+        let status = sent.as_ref().ok().map(|r| r.status());
+        engine::telemetry::api_call(system, status.map(|s| s.as_u16()), started.elapsed());
+        let (failure, retry_after) = match sent {
             Ok(response) if response.status().is_success() => return Ok(response),
             Ok(response) => {
                 let transient = is_transient(response.status(), response.headers());
+                if transient && matches!(response.status().as_u16(), 403 | 429) {
+                    engine::telemetry::throttled(system);
+                }
                 let retry_after = retry_after(&response);
                 let mut failure = failure_from_response(response).await;
                 failure.transient = transient;

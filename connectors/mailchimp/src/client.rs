@@ -88,6 +88,20 @@ impl McError {
         }
     }
 
+    /// The error of one operation of a batch (`/batches`): its status and the problem document
+    /// the results archive holds as a string. Throttling and 5xx stay transient, as they are
+    /// for a request of our own.
+    pub fn from_operation(status: u16, response: &str) -> Self {
+        let transient = StatusCode::from_u16(status).is_ok_and(connector_http::client::is_transient_status);
+        McError::from_failure(HttpFailure {
+            transient,
+            status: Some(status),
+            class: format!("http_{status}"),
+            message: response.chars().take(500).collect(),
+            body: response.to_owned(),
+        })
+    }
+
     /// True for "already exists" answers to a create (duplicate e-commerce ids).
     pub fn already_exists(&self) -> bool {
         self.status == Some(400) && self.detail.contains("already exists")
@@ -206,9 +220,24 @@ impl McClient {
             }
             r
         };
-        match send_with_retry_by(build, self.retry, is_transient).await {
+        match send_with_retry_by("mailchimp", build, self.retry, is_transient).await {
             Ok(response) => Ok(connector_http::client::read_json(response).await),
             Err(failure) => Err(McError::from_failure(failure)),
+        }
+    }
+
+    /// Downloads a finished batch's results archive. `response_body_url` is a pre-signed link to
+    /// storage outside the API, so no credentials are sent and the download does not take one of
+    /// the account's connections; it is counted apart (`mailchimp_results`) for that reason.
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, McError> {
+        let build = || self.http.get(url);
+        let transient = |status: StatusCode, _: &HeaderMap| connector_http::client::is_transient_status(status);
+        let response = send_with_retry_by("mailchimp_results", build, self.retry, transient)
+            .await
+            .map_err(McError::from_failure)?;
+        match response.bytes().await {
+            Ok(bytes) => Ok(bytes.to_vec()),
+            Err(e) => Err(McError::from_failure(connector_http::client::failure_from_error(&e))),
         }
     }
 

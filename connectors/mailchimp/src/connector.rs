@@ -64,6 +64,10 @@ impl Connector for MailchimpConnector {
     }
 }
 
+/// Bulk keys of member writes (batch subscribe) and of e-commerce writes (batch operations).
+const MEMBERS: &str = "members:";
+const BATCH: &str = "batch:";
+
 struct MailchimpConnection {
     client: McClient,
     caches: Caches,
@@ -89,20 +93,42 @@ impl Connection for MailchimpConnection {
         self.settings.max_connections.clamp(1, 10)
     }
 
-    /// Member upserts to one audience travel together through batch subscribe.
+    /// Member upserts to one audience travel together through batch subscribe; products,
+    /// e-commerce customers and orders of one store through batch operations (unless
+    /// `batch_operations` is off).
     fn bulk_key(&self, request: &TargetRequest) -> Option<String> {
-        (request.options.get("resource") == Some(&json!(resources::MEMBER)))
-            .then(|| request.path.split('/').nth(2).map(|list| format!("members:{list}")))
-            .flatten()
+        let resource = request.options.get("resource").and_then(Value::as_str)?;
+        let segment = |n: usize| request.path.split('/').nth(n);
+        match resource {
+            resources::MEMBER => segment(2).map(|list| format!("{MEMBERS}{list}")),
+            resources::PRODUCT | resources::CUSTOMER | resources::ORDER if self.settings.batch_operations => {
+                segment(3).map(|store| format!("{BATCH}{resource}:{store}"))
+            }
+            _ => None,
+        }
     }
 
-    /// Batch subscribe takes at most 500 members.
+    /// Batch subscribe takes at most 500 members; batch operations get as many per batch (one
+    /// page, at the stock page size).
     fn bulk_limit(&self) -> usize {
         500
     }
 
+    /// A batch operation has a fixed cost (three requests and Mailchimp's queue), so only a page
+    /// with many e-commerce writes is worth one.
+    fn bulk_min(&self, key: &str) -> usize {
+        if key.starts_with(BATCH) { crate::write::BATCH_MIN } else { 10 }
+    }
+
     async fn write_bulk(&self, requests: &[TargetRequest]) -> Vec<WriteOutcome> {
-        crate::write::members_bulk(&self.client, &self.caches, requests).await
+        let Some(key) = requests.first().and_then(|r| self.bulk_key(r)) else {
+            return Vec::new();
+        };
+        if key.starts_with(MEMBERS) {
+            crate::write::members_bulk(&self.client, &self.caches, requests).await
+        } else {
+            crate::write::ecommerce_bulk(&self.client, &self.caches, requests, self.settings.put_orders).await
+        }
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {

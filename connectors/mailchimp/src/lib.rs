@@ -8,7 +8,8 @@
 //! - `member_tags`: tags through the tags endpoint.
 //! - `store`, `product`, `customer`, `order`: e-commerce, replay-safe (stores are ensured, PUT
 //!   where the API has it, orders POST-then-PATCH on "already exists", an order's products
-//!   ensured first).
+//!   ensured first). A page with 100 or more of them goes as one batch operation (`batches`:
+//!   `POST /batches`, polled, results mapped back per record) unless `batch_operations` is off.
 //!
 //! Consent: "Member In Compliance State" and "Forgotten Email Not Subscribed" are never forced;
 //! the record goes to dead letters with class `compliance`, or is re-sent as `pending` (double
@@ -21,6 +22,7 @@
 //! Webhooks (the source of the return flow): [`webhooks`] registers list webhooks with
 //! `sources.api = false`, parses form-encoded deliveries and verifies their signatures.
 
+mod batches;
 mod client;
 mod connector;
 pub mod oauth;

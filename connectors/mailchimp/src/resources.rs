@@ -54,6 +54,11 @@ pub fn specs() -> Vec<ResourceSpec> {
 fn param<'a>(input: &'a RequestInput<'_>, name: &str) -> Result<&'a str, String> {
     match input.params.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        // An all-digit id unquoted in YAML arrives as a number, its leading zeros already lost:
+        // converting it back could address the wrong audience, so say how to fix the YAML.
+        Some(Value::Number(n)) => Err(format!(
+            "parameter `{name}` must be text, not the number {n}: quote the id in YAML (`{name}: '…'`) so digits and leading zeros are kept"
+        )),
         Some(_) => Err(format!("parameter `{name}` must be non-empty text")),
         None => Err(format!("parameter `{name}` is missing")),
     }
@@ -265,6 +270,14 @@ mod tests {
         assert!(build(MEMBER, &input(&p, &bad)).unwrap_err().contains("not a valid email"));
         let bad = json!({"email_address": "a@b.co", "status_if_new": "cleaned"});
         assert!(build(MEMBER, &input(&p, &bad)).is_err());
+    }
+
+    #[test]
+    fn an_audience_id_unquoted_in_yaml_is_refused_with_the_fix() {
+        let p = params(json!({"list_id": 123456789}));
+        let body = json!({"email_address": "a@b.co", "status_if_new": "subscribed"});
+        let e = build(MEMBER, &input(&p, &body)).unwrap_err();
+        assert!(e.contains("not the number 123456789") && e.contains("quote the id"), "{e}");
     }
 
     #[test]

@@ -33,6 +33,17 @@ pub struct MailchimpSettings {
     /// "already exists" (what Mailchimp's own plugins do, and the default).
     #[serde(default)]
     pub put_orders: bool,
+    /// Send the e-commerce writes of a page (products, customers, orders; 100 or more) as one
+    /// batch operation (`POST /batches`, polled until Mailchimp has run it) instead of one
+    /// request each: a handful of calls instead of one per record, so an initial sync stays far
+    /// from the connection limit, for the price of Mailchimp's asynchronous processing time.
+    /// Off: one request per record. Members always go through batch subscribe.
+    #[serde(default = "default_true")]
+    pub batch_operations: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_connections() -> usize {

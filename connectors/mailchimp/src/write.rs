@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
+use crate::batches::{self, OpResult, Pace};
 use crate::client::{McClient, McError};
 use crate::resources;
 
@@ -15,8 +16,12 @@ use crate::resources;
 pub struct Caches {
     /// Merge-field tags known to exist, per audience (filled on first write to it).
     merge_fields: Mutex<HashMap<String, HashSet<String>>>,
-    /// (store, product, variant) known to exist.
+    /// (store path, product, variant) known to exist: ensured, written, or listed.
     variants: Mutex<HashSet<(String, String, String)>>,
+    /// Store paths whose products were all listed into `variants` once.
+    listed_stores: Mutex<HashSet<String>>,
+    /// How long this account's batch operations take.
+    pace: Pace,
 }
 
 fn failed(e: McError) -> WriteOutcome {
@@ -39,6 +44,13 @@ pub async fn write(client: &McClient, caches: &Caches, request: &TargetRequest) 
         resources::MEMBER => member(client, caches, request).await,
         resources::STORE => store(client, request).await,
         resources::ORDER => order(client, caches, request).await,
+        resources::PRODUCT => {
+            let sent = client.send(method(&request.method), &request.path, &[], Some(&request.body)).await;
+            if sent.is_ok() {
+                remember_variants(caches, request).await;
+            }
+            sent
+        }
         _ => client.send(method(&request.method), &request.path, &[], Some(&request.body)).await,
     };
     match result {
@@ -141,11 +153,16 @@ async fn store(client: &McClient, request: &TargetRequest) -> Result<(u16, Value
     }
 }
 
+/// `/ecommerce/stores/{id}` of a request to `/ecommerce/stores/{id}/{kind}/{key}`.
+fn store_path_of(request: &TargetRequest) -> String {
+    request.path.rsplitn(3, '/').nth(2).unwrap_or_default().to_owned()
+}
+
 /// Orders: the products of every line are ensured first (an order naming an unknown product is
 /// refused), then the order is written under its stable id: PUT when configured, otherwise POST
 /// and, on "already exists", PATCH. Either way a replay leaves one order.
 async fn order(client: &McClient, caches: &Caches, request: &TargetRequest) -> Result<(u16, Value), McError> {
-    let store_path = request.path.rsplitn(3, '/').nth(2).unwrap_or_default().to_owned(); // /ecommerce/stores/{id}
+    let store_path = store_path_of(request);
     if let Some(lines) = request.body["lines"].as_array() {
         for line in lines {
             ensure_product(client, caches, &store_path, line).await?;
@@ -198,6 +215,215 @@ async fn ensure_product(client: &McClient, caches: &Caches, store_path: &str, li
     caches.variants.lock().await.insert(key);
     Ok(())
 }
+
+/// Notes the variants of a product just written, so orders naming them need no lookup.
+async fn remember_variants(caches: &Caches, request: &TargetRequest) {
+    let Some(product) = text(&request.body["id"]) else { return };
+    let store_path = store_path_of(request);
+    let mut known = caches.variants.lock().await;
+    for variant in request.body["variants"].as_array().into_iter().flatten() {
+        if let Some(id) = text(&variant["id"]) {
+            known.insert((store_path.clone(), product.clone(), id));
+        }
+    }
+}
+
+/// Unknown products in one bulk of orders past which the store's whole product list is read
+/// (a thousand per call) instead of looking each one up.
+const LIST_PRODUCTS_PAST: usize = 20;
+
+/// Reads every product of a store into the variant cache, once per connection and store.
+async fn list_products(client: &McClient, caches: &Caches, store_path: &str) -> Result<(), McError> {
+    if !caches.listed_stores.lock().await.insert(store_path.to_owned()) {
+        return Ok(());
+    }
+    let path = format!("{store_path}/products");
+    let mut offset = 0;
+    loop {
+        let query = [
+            ("count", "1000".to_owned()),
+            ("offset", offset.to_string()),
+            ("fields", "total_items,products.id,products.variants.id".to_owned()),
+        ];
+        let (_, page) = client.send(Method::GET, &path, &query, None).await?;
+        let products = page["products"].as_array().cloned().unwrap_or_default();
+        let mut known = caches.variants.lock().await;
+        for p in &products {
+            let Some(product) = text(&p["id"]) else { continue };
+            for v in p["variants"].as_array().into_iter().flatten() {
+                if let Some(variant) = text(&v["id"]) {
+                    known.insert((store_path.to_owned(), product.clone(), variant));
+                }
+            }
+        }
+        offset += products.len();
+        if products.is_empty() || offset as u64 >= page["total_items"].as_u64().unwrap_or(0) {
+            return Ok(());
+        }
+    }
+}
+
+/// Ensures the products of every line of `orders` exist; returns, per order, the error that
+/// keeps it from being sent. Unknown products are looked up once each, or, when there are many,
+/// the store's product list is read first.
+async fn ensure_order_products(client: &McClient, caches: &Caches, orders: &[TargetRequest]) -> Vec<Option<McError>> {
+    let lines = |r: &TargetRequest| r.body["lines"].as_array().cloned().unwrap_or_default();
+    let key_of = |store: &str, line: &Value| {
+        Some((store.to_owned(), text(&line["product_id"])?, text(&line["product_variant_id"])?))
+    };
+    let unknown: HashSet<(String, String, String)> = {
+        let known = caches.variants.lock().await;
+        orders
+            .iter()
+            .flat_map(|r| {
+                let store = store_path_of(r);
+                lines(r).iter().filter_map(|l| key_of(&store, l)).collect::<Vec<_>>()
+            })
+            .filter(|k| !known.contains(k))
+            .collect()
+    };
+    let mut stores: Vec<&String> = unknown.iter().map(|(s, _, _)| s).collect();
+    stores.sort();
+    stores.dedup();
+    for store in stores {
+        if unknown.iter().filter(|(s, _, _)| s == store).count() > LIST_PRODUCTS_PAST
+            && let Err(e) = list_products(client, caches, store).await
+        {
+            return orders.iter().map(|_| Some(e.clone())).collect();
+        }
+    }
+    let mut failed: HashMap<(String, String, String), McError> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(orders.len());
+    for r in orders {
+        let store = store_path_of(r);
+        let mut error = None;
+        for line in lines(r) {
+            let Some(key) = key_of(&store, &line) else { continue };
+            if let Some(e) = failed.get(&key) {
+                error = Some(e.clone());
+                break;
+            }
+            if let Err(e) = ensure_product(client, caches, &store, &line).await {
+                failed.insert(key, e.clone());
+                error = Some(e);
+                break;
+            }
+        }
+        outcomes.push(error);
+    }
+    outcomes
+}
+
+/// The outcome of one batch operation; the variants of a written product are remembered.
+async fn op_outcome(caches: &Caches, request: &TargetRequest, result: Option<&OpResult>) -> WriteOutcome {
+    let Some(result) = result else {
+        return WriteOutcome::Failed {
+            transient: true,
+            status: None,
+            class: "batch".into(),
+            message: "the batch results hold nothing for this record".into(),
+        };
+    };
+    if !(200..300).contains(&result.status) {
+        return failed(McError::from_operation(result.status, &result.response));
+    }
+    if request.options.get("resource") == Some(&json!(resources::PRODUCT)) {
+        remember_variants(caches, request).await;
+    }
+    let body = serde_json::from_str(&result.response).unwrap_or(Value::Null);
+    written(result.status, &body)
+}
+
+/// Products, e-commerce customers or orders of one store in one batch operation (`/batches`),
+/// each result mapped back to its request by operation id, so the ledger, the audit trail and
+/// dead letters stay exact per record. Writes are the same replay-safe ones as one by one:
+/// products and customers are PUT; orders have their products ensured first, then are POSTed
+/// (or PUT with `put_orders`), and those Mailchimp already has are PATCHed in a second batch.
+pub async fn ecommerce_bulk(
+    client: &McClient,
+    caches: &Caches,
+    requests: &[TargetRequest],
+    put_orders: bool,
+) -> Vec<WriteOutcome> {
+    let is_order = |r: &TargetRequest| r.options.get("resource") == Some(&json!(resources::ORDER));
+    let orders: Vec<usize> = (0..requests.len()).filter(|&i| is_order(&requests[i])).collect();
+    let order_requests: Vec<TargetRequest> = orders.iter().map(|&i| requests[i].clone()).collect();
+    let mut blocked: Vec<Option<McError>> = vec![None; requests.len()];
+    for (i, error) in orders.iter().zip(ensure_order_products(client, caches, &order_requests).await) {
+        blocked[*i] = error;
+    }
+
+    let mut operations = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if blocked[i].is_some() {
+            continue;
+        }
+        let op = if is_order(r) && !put_orders {
+            batches::operation(i, "POST", &format!("{}/orders", store_path_of(r)), &r.body)
+        } else {
+            batches::operation(i, &r.method, &r.path, &r.body)
+        };
+        operations.push(op);
+    }
+    let results = match operations.is_empty() {
+        true => HashMap::new(),
+        false => match batches::run(client, &caches.pace, operations).await {
+            Ok(results) => results,
+            Err(e) => {
+                return blocked.into_iter().map(|b| failed(b.unwrap_or_else(|| e.clone()))).collect();
+            }
+        },
+    };
+
+    // Orders Mailchimp already has (a replay, or an update) are PATCHed without their id.
+    let exists = |r: &OpResult| r.status == 400 && McError::from_operation(r.status, &r.response).already_exists();
+    let again: Vec<usize> =
+        orders.iter().copied().filter(|&i| !put_orders && results.get(&i.to_string()).is_some_and(exists)).collect();
+    let patch_body = |r: &TargetRequest| {
+        let mut body = r.body.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.remove("id");
+        }
+        body
+    };
+    let mut patched: HashMap<usize, WriteOutcome> = HashMap::new();
+    if again.len() >= BATCH_MIN {
+        let ops = again.iter().map(|&i| batches::operation(i, "PATCH", &requests[i].path, &patch_body(&requests[i])));
+        match batches::run(client, &caches.pace, ops.collect()).await {
+            Ok(results) => {
+                for &i in &again {
+                    patched.insert(i, op_outcome(caches, &requests[i], results.get(&i.to_string())).await);
+                }
+            }
+            Err(e) => patched.extend(again.iter().map(|&i| (i, failed(e.clone())))),
+        }
+    } else {
+        for &i in &again {
+            let outcome =
+                match client.send(Method::PATCH, &requests[i].path, &[], Some(&patch_body(&requests[i]))).await {
+                    Ok((status, body)) => written(status, &body),
+                    Err(e) => failed(e),
+                };
+            patched.insert(i, outcome);
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (i, (r, block)) in requests.iter().zip(blocked).enumerate() {
+        let outcome = match (block, patched.remove(&i)) {
+            (Some(e), _) => failed(e),
+            (None, Some(outcome)) => outcome,
+            (None, None) => op_outcome(caches, r, results.get(&i.to_string())).await,
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// The fewest e-commerce writes worth a batch operation. A batch costs three requests (submit,
+/// poll, results) and Mailchimp's queueing time, so below this, requests one by one over the
+/// connection's parallel slots finish sooner for about the same number of calls.
+pub const BATCH_MIN: usize = 100;
 
 /// Member upserts to one audience in one call: batch subscribe (`POST /lists/{id}`) with
 /// `update_existing: false`, so it only ever creates (with `status_if_new` as the status) and

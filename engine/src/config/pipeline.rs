@@ -45,6 +45,113 @@ pub struct PipelineConfig {
     /// What happens to records that cannot be written; the project's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<ErrorPolicy>,
+    /// When `ml-connector serve` runs this pipeline. Without one, a pipeline reading events
+    /// (the `inbox`) runs when events arrive, and any other runs only when asked (`run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// When `ml-connector serve` runs a pipeline.
+///
+/// In YAML: `webhook`, or a mapping with `every` (an interval) or `cron` (an expression, with an
+/// optional `timezone`). Written by hand rather than derived so that a typo inside the mapping
+/// is reported at the offending key, not as "matches none of the alternatives".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleConfig {
+    /// Run when events for the pipeline's source arrive (and once when the service starts, for
+    /// whatever arrived while it was down).
+    Webhook,
+    /// Run every so often, counted from the start of the previous run.
+    Every(Duration),
+    /// Run at the times a cron expression names.
+    Cron {
+        /// The five-field expression.
+        expression: String,
+        /// An IANA time zone name; UTC when absent.
+        timezone: Option<String>,
+    },
+}
+
+/// The mapping form of a schedule, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct TimedSchedule {
+    /// Run every so often, counted from the start of the previous run: `30s`, `15m`, `1h`,
+    /// `1d`. A run is never started while the previous one still runs; one missed while the
+    /// service was down runs once when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    every: Option<Duration>,
+    /// A five-field cron expression (minute hour day-of-month month day-of-week), with `L` for
+    /// the last day of the month, `5L` for its last Friday, `1#2` for its second Monday, `W`
+    /// for the nearest weekday. Examples: `0 2 * * *` (daily at 02:00), `0 6 * * MON` (Mondays
+    /// at 06:00), `0 23 L * *` (month-end at 23:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cron: Option<String>,
+    /// The IANA time zone a `cron` expression is read in, e.g. `Europe/Amsterdam`; UTC when
+    /// absent. Month-end and 02:00 are the customer's, not the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timezone: Option<String>,
+}
+
+impl ScheduleConfig {
+    fn from_json(value: serde_json::Value) -> Result<Self, String> {
+        const FORMS: &str = "a schedule is `webhook`, `{every: 15m}` or `{cron: \"0 2 * * *\"}`";
+        let timed: TimedSchedule = match value {
+            serde_json::Value::String(s) if s == "webhook" => return Ok(ScheduleConfig::Webhook),
+            serde_json::Value::Object(_) => serde_json::from_value(value).map_err(|e| e.to_string())?,
+            _ => return Err(FORMS.to_owned()),
+        };
+        match timed {
+            TimedSchedule { every: Some(every), cron: None, timezone: None } => Ok(ScheduleConfig::Every(every)),
+            TimedSchedule { every: None, cron: Some(expression), timezone } => {
+                Ok(ScheduleConfig::Cron { expression, timezone })
+            }
+            TimedSchedule { every: Some(_), cron: Some(_), .. } => {
+                Err("give either `every` or `cron`, not both".to_owned())
+            }
+            TimedSchedule { every: Some(_), timezone: Some(_), .. } => {
+                Err("`timezone` applies to `cron` only; `every` counts from the previous run".to_owned())
+            }
+            TimedSchedule { .. } => Err(FORMS.to_owned()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScheduleConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ScheduleConfig::from_json(serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ScheduleConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let timed = match self {
+            ScheduleConfig::Webhook => return s.serialize_str("webhook"),
+            ScheduleConfig::Every(every) => TimedSchedule { every: Some(*every), cron: None, timezone: None },
+            ScheduleConfig::Cron { expression, timezone } => {
+                TimedSchedule { every: None, cron: Some(expression.clone()), timezone: timezone.clone() }
+            }
+        };
+        timed.serialize(s)
+    }
+}
+
+impl JsonSchema for ScheduleConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ScheduleConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let timed = generator.subschema_for::<TimedSchedule>();
+        // if/then/else rather than anyOf, as for fields: errors land at the offending key.
+        schemars::json_schema!({
+            "description": "`webhook` (run when events arrive), `{every: 15m}` or `{cron: \"0 23 L * *\", timezone: Europe/Amsterdam}`.",
+            "examples": ["webhook", {"every": "15m"}, {"cron": "0 23 L * *"}],
+            "if": { "type": "string" },
+            "then": { "enum": ["webhook"] },
+            "else": timed
+        })
+    }
 }
 
 /// Where a pipeline reads its records.

@@ -41,6 +41,12 @@ pub trait Connector: Send + Sync + 'static {
         settings: &Map<String, Value>,
         context: &ConnectContext,
     ) -> Result<Arc<dyn Connection>, ConnectorError>;
+    /// Whether its records arrive as events pushed to `serve` (the inbox) rather than being
+    /// polled. Pipelines reading such a source run when events arrive unless they set a
+    /// `schedule`; the engine asks this instead of knowing the connector by name.
+    fn event_driven(&self) -> bool {
+        false
+    }
 }
 
 /// The entities a connector's sources can read.
@@ -195,6 +201,12 @@ pub trait Connection: Send + Sync {
     /// The most requests one bulk call carries (1: the connection has no bulk path).
     fn bulk_limit(&self) -> usize {
         1
+    }
+    /// The fewest requests with bulk key `key` worth one bulk call; smaller groups go one by one,
+    /// where a single request is as cheap and its failure easier to read. A bulk path with a
+    /// fixed cost of its own (Mailchimp's asynchronous batch operations) asks for more.
+    fn bulk_min(&self, _key: &str) -> usize {
+        10
     }
     /// Sends requests that share a bulk key in one call; one outcome per request, in order.
     async fn write_bulk(&self, requests: &[TargetRequest]) -> Vec<WriteOutcome> {

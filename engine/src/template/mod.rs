@@ -165,7 +165,7 @@ impl Templates {
         if let Some((start, end)) = shape.single_expression {
             let expr = &text[start..end];
             let compiled = self.env.compile_expression_owned(expr.to_owned()).map_err(|e| syntax_error(&e, start))?;
-            return Ok(CompiledTemplate::Expression(compiled));
+            return Ok(CompiledTemplate::Expression(compiled, expr.trim().to_owned()));
         }
         let source: &'static str = Box::leak(text.to_owned().into_boxed_str());
         let compiled = self.env.template_from_str(source).map_err(|e| syntax_error(&e, 0))?;
@@ -184,8 +184,9 @@ impl Templates {
 pub enum CompiledTemplate {
     /// No template syntax at all: the text itself.
     Literal(String),
-    /// Exactly one `{{ expression }}`: evaluated, keeping its JSON type.
-    Expression(Expression<'static, 'static>),
+    /// Exactly one `{{ expression }}`: evaluated, keeping its JSON type. The text is kept for
+    /// messages.
+    Expression(Expression<'static, 'static>, String),
     /// Anything else: rendered to a string.
     Template(Template<'static, 'static>),
 }
@@ -194,7 +195,7 @@ impl std::fmt::Debug for CompiledTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CompiledTemplate::Literal(s) => write!(f, "Literal({s:?})"),
-            CompiledTemplate::Expression(_) => write!(f, "Expression"),
+            CompiledTemplate::Expression(_, text) => write!(f, "Expression({text:?})"),
             CompiledTemplate::Template(t) => write!(f, "Template({:?})", t.source()),
         }
     }
@@ -205,8 +206,14 @@ impl CompiledTemplate {
     pub fn render(&self, context: &TplValue) -> Result<Value, String> {
         match self {
             CompiledTemplate::Literal(s) => Ok(Value::String(s.clone())),
-            CompiledTemplate::Expression(e) => {
+            CompiledTemplate::Expression(e, text) => {
                 let v = e.eval(context).map_err(render_error)?;
+                if v.is_undefined() {
+                    // Say what was undefined: `a or vars.b` is undefined when `vars.b` is missing.
+                    return Err(format!(
+                        "`{text}` rendered to an undefined value (a record field or var it reads does not exist)"
+                    ));
+                }
                 to_json(&v)
             }
             CompiledTemplate::Template(t) => t.render(context).map(Value::String).map_err(render_error),

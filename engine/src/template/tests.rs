@@ -36,6 +36,13 @@ fn undefined_is_an_error_not_empty() {
     let e = render("x{{ record.missing }}", json!({})).unwrap_err();
     assert!(e.contains("undefined"), "{e}");
     assert_eq!(render("{{ record.missing | default('n/a') }}", json!({})).unwrap(), json!("n/a"));
+    // The message names the expression, so a fallback to a missing var is recognisable.
+    let t = Templates::new().compile("{{ record.code or vars.default_currency }}", VARS).unwrap();
+    let e = t.render(&context! { record => Serde(json!({"code": ""})), vars => Serde(json!({})) }).unwrap_err();
+    assert_eq!(
+        e,
+        "`record.code or vars.default_currency` rendered to an undefined value (a record field or var it reads does not exist)"
+    );
 }
 
 #[test]
