@@ -250,11 +250,22 @@ pub async fn run_pipeline_until(
     run.interrupt = interrupt.clone();
     let span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run.run_id);
     async {
-        if let Err(e) = run.start() {
-            return run.finish(Some(e));
+        if !options.dry_run
+            && let Some(why) = take_lease(state, pipeline, &run.run_id)
+        {
+            return run.skipped(why);
         }
-        let result = run.execute(connections).await;
-        run.finish(result.err())
+        let report = match run.start() {
+            Err(e) => run.finish(Some(e)),
+            Ok(()) => {
+                let result = run.execute(connections).await;
+                run.finish(result.err())
+            }
+        };
+        if !options.dry_run {
+            release_lease(state, pipeline, &report.run_id);
+        }
+        report
     }
     .instrument(span)
     .await
@@ -273,11 +284,34 @@ pub async fn replay_dead_letters(
     on_record: &mut (dyn FnMut(&RecordEvent) + Send),
 ) -> PipelineReport {
     let mut run = Run::new(pipeline, state, RunOptions::default(), on_record);
-    if let Err(e) = run.start() {
-        return run.finish(Some(e));
+    if let Some(why) = take_lease(state, pipeline, &run.run_id) {
+        return run.skipped(why);
     }
-    let result = run.replay(connections, selection).await;
-    run.finish(result.err())
+    let report = match run.start() {
+        Err(e) => run.finish(Some(e)),
+        Ok(()) => {
+            let result = run.replay(connections, selection).await;
+            run.finish(result.err())
+        }
+    };
+    release_lease(state, pipeline, &report.run_id);
+    report
+}
+
+/// Takes the pipeline's run lease; the reason to skip when another live run holds it.
+fn take_lease(state: &dyn StateStore, pipeline: &Pipeline, run_id: &str) -> Option<String> {
+    match state.lease_take(&pipeline.name, run_id) {
+        Ok(None) => None,
+        Ok(Some(holder)) => Some(format!("already running: {holder}")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Gives the lease back; one left behind is taken over by the next run once this process is gone.
+fn release_lease(state: &dyn StateStore, pipeline: &Pipeline, run_id: &str) {
+    if let Err(e) = state.lease_release(&pipeline.name, run_id) {
+        tracing::warn!(error = %e, "Could not release the run lease.");
+    }
 }
 
 /// Which dead letters to replay.
@@ -386,6 +420,19 @@ impl<'a, 'b> Run<'a, 'b> {
             return Ok(());
         }
         self.state.run_started(&self.run_id, &self.pipeline.name, &now()).map_err(|e| e.to_string())
+    }
+
+    /// The report of a run that did not start (another run of the pipeline holds the lease).
+    fn skipped(self, why: String) -> PipelineReport {
+        PipelineReport {
+            pipeline: self.pipeline.name.clone(),
+            run_id: self.run_id,
+            counts: RunCounts::default(),
+            error: None,
+            skipped_because: Some(why),
+            api_calls: 0,
+            elapsed_ms: 0,
+        }
     }
 
     fn finish(self, error: Option<String>) -> PipelineReport {

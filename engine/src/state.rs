@@ -99,6 +99,16 @@ pub trait StateStore: Send + Sync {
     /// Marks a dead letter resolved (its record has since synced).
     fn dead_letter_resolve(&self, id: i64, at: &str) -> Result<(), StateError>;
     fn run_started(&self, run_id: &str, pipeline: &str, started_at: &str) -> Result<(), StateError>;
+    /// Takes the run lease of `pipeline` for `run_id`: `None` when taken, or a description of
+    /// the live run (in this or another process) that holds it. A store no other process can
+    /// open never conflicts, hence the default.
+    fn lease_take(&self, _pipeline: &str, _run_id: &str) -> Result<Option<String>, StateError> {
+        Ok(None)
+    }
+    /// Gives the lease back, if `run_id` holds it.
+    fn lease_release(&self, _pipeline: &str, _run_id: &str) -> Result<(), StateError> {
+        Ok(())
+    }
     fn run_finished(
         &self,
         run_id: &str,

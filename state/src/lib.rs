@@ -20,6 +20,7 @@
 //!
 //! Timestamps are stored as the RFC 3339 UTC strings the engine produces.
 
+mod lease;
 mod query;
 mod schema;
 mod subscriptions;
@@ -112,6 +113,14 @@ pub(crate) enum Failure {
 }
 
 impl StateStore for SqliteStore {
+    fn lease_take(&self, pipeline: &str, run_id: &str) -> Result<Option<String>, StateError> {
+        self.take_lease(pipeline, run_id)
+    }
+
+    fn lease_release(&self, pipeline: &str, run_id: &str) -> Result<(), StateError> {
+        self.release_lease(pipeline, run_id)
+    }
+
     fn ledger_get(&self, pipeline: &str, key: &str) -> Result<Option<LedgerEntry>, StateError> {
         self.with_conn("reading the ledger", |conn| {
             let entry = conn

@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::Failure;
 
 /// Migration `i` (0-based) brings the schema from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -92,6 +92,17 @@ CREATE TABLE subscriptions (
     checked_at      TEXT NOT NULL,
     PRIMARY KEY (system, connection, entity)
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Run leases: which live run of which process holds each pipeline (see `lease.rs`).
+const V3: &str = "
+CREATE TABLE run_leases (
+    pipeline    TEXT NOT NULL PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    process     TEXT NOT NULL, -- tells a live process from an earlier one with the same pid
+    acquired_at TEXT NOT NULL
+) STRICT;
 ";
 
 /// Brings the database up to `migrations.len()`, or refuses a database from a newer build.

@@ -1,0 +1,141 @@
+//! A change in Business Central reaches Mailchimp through the service alone: `serve` subscribes
+//! to the customers entity (its upkeep, with the handshake), the Business Central sandbox sends a
+//! notification when a customer changes, the service stores it and runs the `schedule: webhook`
+//! pipeline, and the member's merge fields change in Mailchimp. Nobody runs `run`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Killed, bin, run};
+use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
+use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use serde_json::json;
+
+const MC_TOKEN: &str = "mc-token-0123456789abcdef";
+const BC_TOKEN: &str = "bc-token-0123456789abcdef";
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Waits up to 20 s for `done`; whether it came true.
+async fn until(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_central_change_reaches_mailchimp_through_a_notification() {
+    let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let bc = Bc::start(
+        BcConfig { notification_delay: Duration::from_millis(100), ..BcConfig::default() },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let list = mc.admin().create_list("Customers");
+    let admin = bc.admin();
+    let company = admin.company_id("CRONUS USA, Inc.").unwrap();
+    let ada = admin.create_customer(
+        &company,
+        json!({"type": "Person", "displayName": "Ada Lovelace", "email": "ada@example.com"}),
+    );
+    admin.create_customer(
+        &company,
+        json!({"type": "Person", "displayName": "Alan Turing", "email": "alan@example.com"}),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::create_dir_all(d.join("pipelines")).unwrap();
+    std::fs::write(
+        d.join("ml-connector.yaml"),
+        format!(
+            "version: 1\nname: notified\nconnections:\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  business_central:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: '{list}', status_if_new: subscribed}}\n",
+            mc.base_url(),
+            BcConfig::default().tenant,
+            bc.token_url(),
+            bc.base_url()
+        ),
+    )
+    .unwrap();
+    let stock = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mappings/business-central-to-mailchimp/pipelines/customers-to-members.yaml");
+    let pipeline = std::fs::read_to_string(stock).unwrap().replacen("\nsource:", "\nschedule: webhook\nsource:", 1);
+    std::fs::write(d.join("pipelines/customers-to-members.yaml"), pipeline).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dd = d.clone();
+    blocking(move || {
+        for (name, value) in [
+            ("mailchimp_api_key", DEFAULT_API_KEY.to_owned()),
+            ("bc_client_secret", BcConfig::default().client_secret),
+            ("mailchimp_webhook_token", MC_TOKEN.to_owned()),
+            ("bc_webhook_token", BC_TOKEN.to_owned()),
+            ("bc_client_state", "client-state-secret-42".to_owned()),
+        ] {
+            assert_eq!(run(&dd, &["secrets", "set", name], &value).0, 0);
+        }
+        // The initial sync, by hand.
+        let (code, out) = run(&dd, &["run"], "");
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("did create 2"), "{out}");
+    })
+    .await;
+    assert_eq!(mc.admin().member(&list, "ada@example.com").unwrap()["merge_fields"]["LNAME"], "Lovelace");
+
+    let mut serve = Killed(
+        bin()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--public-url", &base])
+            .current_dir(&d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(serve.0.stdout.take().unwrap());
+    let line = blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap();
+    assert!(line.starts_with("serving on "), "{line}");
+    let hook = format!("{base}/hooks/business-central/{BC_TOKEN}");
+    assert!(
+        until(|| admin.subscriptions().iter().any(|s| s["notificationUrl"] == hook.as_str())).await,
+        "the service did not subscribe: {:?}",
+        admin.subscriptions()
+    );
+
+    // Ada marries; Business Central notifies; the service runs the pipeline.
+    let ada_id = ada["id"].as_str().unwrap().to_owned();
+    admin.update_customer(&company, &ada_id, json!({"displayName": "Ada King"}));
+    let updated =
+        until(|| mc.admin().member(&list, "ada@example.com").is_some_and(|m| m["merge_fields"]["LNAME"] == "King"))
+            .await;
+    assert!(updated, "{:?}", mc.admin().member(&list, "ada@example.com"));
+    assert!(!admin.notifications().is_empty(), "the change travelled as a notification");
+
+    // Exactly one write reached Mailchimp for it: the audit shows one update, of Ada's member;
+    // Alan's record was read again and found unchanged.
+    let dd = d.clone();
+    let (code, audit) = blocking(move || run(&dd, &["audit", "--format", "jsonl"], "")).await;
+    assert_eq!(code, 0, "{audit}");
+    let updates: Vec<&str> = audit.lines().filter(|l| l.contains("\"operation\":\"update\"")).collect();
+    assert_eq!(updates.len(), 1, "{audit}");
+    let ada_member = mc.admin().member(&list, "ada@example.com").unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(updates[0].contains(&format!("\"target_id\":\"{ada_member}\"")), "{audit}");
+    drop(serve);
+}
