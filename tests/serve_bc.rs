@@ -127,6 +127,16 @@ async fn a_business_central_change_reaches_mailchimp_through_a_notification() {
             .await;
     assert!(updated, "{:?}", mc.admin().member(&list, "ada@example.com"));
     assert!(!admin.notifications().is_empty(), "the change travelled as a notification");
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let stored = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "mlc_webhook_events_received_total{project=\"notified\",source=\"business-central\",result=\"stored\"}",
+            )
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(stored.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 1, "{stored}");
 
     // Exactly one write reached Mailchimp for it: the audit shows one update, of Ada's member;
     // Alan's record was read again and found unchanged.

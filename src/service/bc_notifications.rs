@@ -170,12 +170,40 @@ impl std::fmt::Debug for BcReceiver {
 pub struct BcNotifications {
     receivers: Vec<BcReceiver>,
     trigger: ChangeTrigger,
+    observer: Option<DeliveryObserver>,
 }
+
+/// What became of the notifications of one delivery, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Stored, new.
+    pub stored: usize,
+    /// Already stored (Business Central delivers at least once).
+    pub duplicate: usize,
+    /// Refused: a body that is not a notification list, a wrong clientState, an incomplete entry,
+    /// or a storage failure.
+    pub refused: usize,
+}
+
+/// Hears, per project, what became of each delivery's notifications.
+pub type DeliveryObserver = Arc<dyn Fn(&str, DeliveryCounts) + Send + Sync>;
 
 impl BcNotifications {
     /// An intake for these projects; `trigger` hears of every stored change.
     pub fn new(receivers: Vec<BcReceiver>, trigger: ChangeTrigger) -> BcNotifications {
-        BcNotifications { receivers, trigger }
+        BcNotifications { receivers, trigger, observer: None }
+    }
+
+    /// Reports every delivery of a known project to `observer` (the service's metrics).
+    pub fn observed_by(mut self, observer: DeliveryObserver) -> BcNotifications {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, project: &str, counts: DeliveryCounts) {
+        if let Some(observer) = &self.observer {
+            observer(project, counts);
+        }
     }
 
     /// The routes ([`ROUTE`], GET and POST), with their body limit, ready to `merge` into the
@@ -218,7 +246,9 @@ async fn receive(
         tracing::warn!(project = %receiver.project, "Refused a Business Central call with neither a validation token nor a body.");
         return StatusCode::BAD_REQUEST.into_response();
     }
-    notifications(&intake, receiver, &body).await
+    let (response, counts) = notifications(&intake, receiver, &body).await;
+    intake.observe(&receiver.project, counts);
+    response
 }
 
 /// Echoes the validation token: 200, `text/plain`, the token as the whole body.
@@ -235,17 +265,18 @@ fn handshake(receiver: &BcReceiver, validation: &str) -> Response {
 }
 
 /// Checks, stores, acknowledges, then triggers.
-async fn notifications(intake: &BcNotifications, receiver: &BcReceiver, body: &[u8]) -> Response {
+async fn notifications(intake: &BcNotifications, receiver: &BcReceiver, body: &[u8]) -> (Response, DeliveryCounts) {
+    let refused = |n: usize| DeliveryCounts { refused: n, ..Default::default() };
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(project = %receiver.project, error = %e, "Refused a Business Central delivery that is not JSON.");
-            return StatusCode::BAD_REQUEST.into_response();
+            return (StatusCode::BAD_REQUEST.into_response(), refused(1));
         }
     };
     let Some(items) = parsed.get("value").and_then(Value::as_array) else {
         tracing::warn!(project = %receiver.project, "Refused a Business Central delivery without a `value` list.");
-        return StatusCode::BAD_REQUEST.into_response();
+        return (StatusCode::BAD_REQUEST.into_response(), refused(1));
     };
     let mut events = Vec::with_capacity(items.len());
     let mut changes: BTreeSet<(Option<String>, String)> = BTreeSet::new();
@@ -295,8 +326,9 @@ async fn notifications(intake: &BcNotifications, receiver: &BcReceiver, body: &[
     if incomplete > 0 {
         tracing::warn!(project = %receiver.project, count = incomplete, "Ignored Business Central notifications without subscriptionId, resource or changeType.");
     }
+    let ignored = wrong_state + incomplete;
     if events.is_empty() {
-        return StatusCode::ACCEPTED.into_response();
+        return (StatusCode::ACCEPTED.into_response(), refused(ignored));
     }
     let inbox = receiver.inbox.clone();
     let count = events.len();
@@ -307,11 +339,11 @@ async fn notifications(intake: &BcNotifications, receiver: &BcReceiver, body: &[
         Ok(Ok(ids)) => ids.iter().filter(|id| id.is_some()).count(),
         Ok(Err(e)) => {
             tracing::error!(project = %receiver.project, error = %e, "Could not store Business Central notifications; Business Central will retry.");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return (StatusCode::SERVICE_UNAVAILABLE.into_response(), refused(ignored + count));
         }
         Err(e) => {
             tracing::error!(project = %receiver.project, error = %e, "Storing Business Central notifications failed; Business Central will retry.");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return (StatusCode::SERVICE_UNAVAILABLE.into_response(), refused(ignored + count));
         }
     };
     tracing::info!(project = %receiver.project, received = count, new, "Stored Business Central notifications.");
@@ -320,7 +352,7 @@ async fn notifications(intake: &BcNotifications, receiver: &BcReceiver, body: &[
             (intake.trigger)(BcChange { project: receiver.project.clone(), connection, entity });
         }
     }
-    StatusCode::ACCEPTED.into_response()
+    (StatusCode::ACCEPTED.into_response(), DeliveryCounts { stored: new, duplicate: count - new, refused: ignored })
 }
 
 #[cfg(test)]

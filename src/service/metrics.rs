@@ -111,7 +111,15 @@ impl Metrics {
 
     /// A webhook delivery arrived for `project` from `source` (`mailchimp`, `business-central`).
     pub fn webhook(&self, project: &str, source: &str, delivery: Delivery) {
-        *self.counters().webhooks.entry((project.to_owned(), source.to_owned(), delivery.label())).or_default() += 1;
+        self.webhooks(project, source, delivery, 1);
+    }
+
+    /// `n` webhook events of one delivery (Business Central batches its notifications).
+    pub fn webhooks(&self, project: &str, source: &str, delivery: Delivery, n: usize) {
+        if n > 0 {
+            *self.counters().webhooks.entry((project.to_owned(), source.to_owned(), delivery.label())).or_default() +=
+                n as u64;
+        }
     }
 
     /// Appends the counters in the text exposition format.

@@ -136,7 +136,15 @@ pub async fn serve(projects: Vec<Project>, options: Options) -> Result<(), Strin
 
     let service =
         Arc::new(Service { projects: served, metrics: Metrics::default(), shutdown: Shutdown::default(), upkeep });
-    let app = http::router(service.clone(), BcNotifications::new(receivers, trigger).router());
+    let counting = service.clone();
+    let observer: bc_notifications::DeliveryObserver = Arc::new(move |project, counts| {
+        let source = bc_notifications::INBOX_SOURCE;
+        counting.metrics.webhooks(project, source, metrics::Delivery::Stored, counts.stored);
+        counting.metrics.webhooks(project, source, metrics::Delivery::Duplicate, counts.duplicate);
+        counting.metrics.webhooks(project, source, metrics::Delivery::Refused, counts.refused);
+    });
+    let bc_hooks = BcNotifications::new(receivers, trigger).observed_by(observer).router();
+    let app = http::router(service.clone(), bc_hooks);
     let tcp = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", options.listen))?;

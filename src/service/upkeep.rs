@@ -36,6 +36,7 @@ use serde_json::Value;
 use state::{SqliteStore, SubscriptionRecord};
 
 use super::bc_notifications::Routes;
+use super::metrics::label;
 
 /// The `system` of Business Central subscriptions in the state store.
 pub const SYSTEM_BC: &str = "business-central";
@@ -479,9 +480,6 @@ pub fn render_expiry_metrics(rows: &[(String, SubscriptionRecord)], now: Timesta
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
 
 #[cfg(test)]
 mod tests {
