@@ -479,8 +479,6 @@ pub fn render_expiry_metrics(rows: &[(String, SubscriptionRecord)], now: Timesta
     out
 }
 
-/// A Prometheus label value: backslash, quote and newline escaped.
-
 #[cfg(test)]
 mod tests {
     use super::*;
