@@ -9,13 +9,27 @@ use serde_json::{Value, json};
 use crate::client::{BcClient, BcError};
 
 /// One subscription as Business Central reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Subscription {
     pub id: String,
     pub resource: String,
     pub notification_url: String,
     pub expiration: String,
     pub etag: String,
+    /// Echoed in every notification; compared by the receiver.
+    #[serde(skip)]
+    pub client_state: String,
+}
+
+/// By hand, so the client state (a secret) never reaches a log line.
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("resource", &self.resource)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Subscription {
@@ -27,6 +41,7 @@ impl Subscription {
             notification_url: s("notificationUrl")?,
             expiration: s("expirationDateTime").unwrap_or_default(),
             etag: s("@odata.etag").unwrap_or_else(|| "*".into()),
+            client_state: s("clientState").unwrap_or_default(),
         })
     }
 }
@@ -120,7 +135,9 @@ pub async fn ensure(
             }
             Some(sub) => {
                 let expires: Option<jiff::Timestamp> = sub.expiration.parse().ok();
-                let due = expires.is_none_or(|e| e.duration_since(now) < renew_within);
+                // A rotated client state is renewed at once: the receiver refuses the old one.
+                let due =
+                    expires.is_none_or(|e| e.duration_since(now) < renew_within) || sub.client_state != client_state;
                 if !due {
                     report.kept.push(resource.clone());
                     continue;

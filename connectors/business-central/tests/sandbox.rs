@@ -389,6 +389,23 @@ async fn subscriptions_live_through_ten_days_of_renewals_and_a_deletion() {
     assert!(renewed >= 6, "renewed {renewed} times");
     assert_eq!(sb.admin().subscriptions().len(), 2);
 
+    // Right after a pass, another keeps both; a rotated client state renews both at once (the
+    // receiver would otherwise ignore every notification until the next renewal).
+    subscriptions::ensure(&bc, "v2.0", &resources, &url, "state-123", sb.admin().now(), renew_within).await.unwrap();
+    let report = subscriptions::ensure(&bc, "v2.0", &resources, &url, "state-123", sb.admin().now(), renew_within)
+        .await
+        .unwrap();
+    assert_eq!((report.kept.len(), report.renewed.len()), (2, 0), "{report:?}");
+    let report = subscriptions::ensure(&bc, "v2.0", &resources, &url, "state-456", sb.admin().now(), renew_within)
+        .await
+        .unwrap();
+    assert_eq!((report.kept.len(), report.renewed.len(), report.created.len()), (0, 2, 0), "{report:?}");
+    assert!(
+        sb.admin().subscriptions().iter().all(|s| s["clientState"] == "state-456"),
+        "{:?}",
+        sb.admin().subscriptions()
+    );
+
     // And they still deliver.
     let cid = company(&sb);
     sb.admin().create_customer(&cid, json!({"displayName": "Late", "email": "late@example.com"}));
@@ -400,5 +417,5 @@ async fn subscriptions_live_through_ten_days_of_renewals_and_a_deletion() {
     }
     let n = notes.lock().unwrap();
     assert!(!n.is_empty(), "a notification arrived");
-    assert_eq!(n[0]["value"][0]["clientState"], "state-123");
+    assert_eq!(n[0]["value"][0]["clientState"], "state-456", "notifications carry the rotated state");
 }
