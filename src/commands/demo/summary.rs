@@ -95,7 +95,7 @@ mod tests {
         summary.add_served("serve", "consent", RunCounts { read: 4, created: 4, ..Default::default() });
         let text = summary.render();
         let served = text.lines().find(|l| l.contains("consent")).unwrap();
-        assert!(served.trim_end().ends_with("-  in serve"), "{served}");
+        assert!(served.trim_end().ends_with(" - in serve"), "{served}");
         assert!(text.contains("12 records written; 23 API calls made"), "{text}");
     }
 }
