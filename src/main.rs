@@ -76,6 +76,9 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run a local sandbox of a system's API (prints the base URL it listens on).
     Sandbox(commands::sandbox::Args),
+    /// Measure mapping throughput, API calls, wall time, memory and webhook intake against
+    /// baselines and the APIs' limits (run by hand; see BENCHMARKS.md).
+    Bench(commands::bench::Args),
     /// The project's encrypted secrets: set, list (names only), remove, generate a master key.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCommand),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Secrets(command) => commands::secrets::execute(&command),
         Command::Check(args) => commands::check::execute(&args),
         Command::Sandbox(args) => commands::sandbox::execute(&args),
+        Command::Bench(args) => commands::bench::execute(&args),
         Command::Serve(args) => commands::serve::execute(&args),
         Command::Demo(args) => commands::demo::execute(&args),
         Command::Connect(command) => commands::connect::execute(&command),

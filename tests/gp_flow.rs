@@ -1,6 +1,7 @@
 //! Dynamics GP → Mailchimp through the real binary, the stock pipelines, real NTLM and both
-//! sandboxes: the seeded company syncs; a change between polls is picked up once; a wrong
-//! password fails the run with a clear message.
+//! sandboxes: the seeded company syncs; a change between polls is picked up once; an e-mail-only
+//! change (which leaves GP's customer timestamp alone) reaches Mailchimp once; a wrong password
+//! fails the run with a clear message.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sandbox_dynamics_gp::{Sandbox as Gp, SandboxConfig as GpConfig};
+use sandbox_dynamics_gp::{DataModificationAction, Sandbox as Gp, SandboxConfig as GpConfig};
 use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
 
 /// The alert receiver's URL, handed to every run of the binary.
@@ -25,6 +26,9 @@ fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
 async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
     let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let gp = Gp::start(GpConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // The install tracks actions on internet addresses, as the connector's docs ask.
+    let tracked = [DataModificationAction::Created, DataModificationAction::Updated, DataModificationAction::Deleted];
+    gp.admin().set_action_tracking(-1, "InternetAddress", &tracked).unwrap();
     let list = mc.admin().create_list("Fabrikam customers");
     // The alert channel: a JSON webhook receiver.
     let alerts: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
@@ -104,6 +108,46 @@ async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
     .unwrap();
     assert!(third.1.contains("update 1"), "{}", third.1);
     assert!(fourth.1.contains("did create 0, update 0"), "{}", fourth.1);
+
+    // Only an e-mail changes in GP (SY01200: the customer's ModifiedDate stays). The stock
+    // pipeline keys members by the address's subscriber hash and only upserts, so the new address
+    // becomes a member and the old member is left exactly as it was: Mailchimp's audience is
+    // addresses, and nothing in the stock flow unsubscribes or archives one. The e-commerce
+    // customer, keyed by the GP id, gets the new address.
+    let (old, new) = ("baker@emporium.example", "orders@baker-new.example");
+    let old_member = mc.admin().member(&list, old).expect("BAKERSEM0001 synced");
+    let members_before = mc.admin().members(&list).len();
+    gp.admin().advance_clock(Duration::from_secs(3600));
+    let stamp = |gp: &Gp| {
+        let customers = gp.admin().customers(-1);
+        customers.iter().find(|c| c["CUSTNMBR"] == "BAKERSEM0001").map(|c| c["DEX_ROW_TS"].clone()).unwrap()
+    };
+    let before = stamp(&gp);
+    gp.admin().set_email(-1, "BAKERSEM0001", None, new).unwrap();
+    assert_eq!(stamp(&gp), before, "GP's customer timestamp does not move");
+    let dd = d.clone();
+    let (fifth, sixth) =
+        tokio::task::spawn_blocking(move || (run(&dd, &["run"], ""), run(&dd, &["run"], ""))).await.unwrap();
+    assert_eq!(fifth.0, 0, "{}", fifth.1);
+    let line = |out: &str, pipeline: &str| {
+        out.lines().find(|l| l.starts_with(&format!("{pipeline}: read "))).unwrap_or_default().to_owned()
+    };
+    assert!(line(&fifth.1, "customers-to-members").contains("did create 1, update 0"), "{}", fifth.1);
+    // (The e-commerce pipeline also catches up with the rename above, which only
+    // customers-to-members ran for.)
+    assert!(fifth.1.contains("update customers-to-ecommerce BAKERSEM0001:"), "{}", fifth.1);
+    let member = mc.admin().member(&list, new).expect("the new address is a member");
+    assert_eq!(member["merge_fields"]["COMPANY"], "Baker's Emporium Inc.");
+    assert_eq!(member["status"], old_member["status"], "status_if_new, as for any new member");
+    assert_eq!(mc.admin().member(&list, old).as_ref(), Some(&old_member), "the old member is untouched");
+    assert_eq!(mc.admin().members(&list).len(), members_before + 1);
+    let customer = mc.admin().customers("gp-fabrikam").into_iter().find(|c| c["id"] == "BAKERSEM0001").unwrap();
+    assert_eq!(customer["email_address"], new);
+    assert!(
+        sixth.1.lines().filter(|l| l.contains(": read ")).all(|l| l.contains("did create 0, update 0")),
+        "the next run writes nothing:\n{}",
+        sixth.1
+    );
 
     // A wrong password fails the run clearly.
     let dd = d.clone();

@@ -1,8 +1,9 @@
 //! Running pipelines: source → filter → map → key → ledger → target.
 //!
-//! One page of records is in memory at a time. Within a page, records are mapped in order,
-//! de-duplicated by key (the last version wins), compared with the ledger, and the changed ones
-//! are written concurrently, bounded by the target connection's semaphore. Results are recorded
+//! A page of records is written while the next one is read (two in memory at most). Within a
+//! page, records are mapped in order, de-duplicated by key (the last version wins), compared with
+//! the ledger, and the changed ones are written concurrently, bounded by the target connection's
+//! semaphore. Results are recorded
 //! in order: ledger, audit trail, dead letters. The watermark advances at the end of a run, and
 //! never past a record that failed transiently, so the next run reads it again.
 //!
@@ -492,18 +493,24 @@ impl<'a, 'b> Run<'a, 'b> {
         let mut pages =
             source.read(&self.read_request(since)).await.map_err(|e| format!("reading `{}`: {e}", p.source.entity))?;
 
+        // The next page is read while this one is written, so the source's latency hides behind
+        // the target's (reads are sequential: each page's link comes with the one before). Two
+        // pages are in memory at most.
+        let mut next = pages.next_page().await;
         while self.stop.is_none() {
             if self.interrupt.is_requested() {
                 self.stop = Some(INTERRUPTED.to_owned());
                 break;
             }
-            let page = match pages.next_page().await {
+            let page = match next {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
                 Err(e) => return Err(format!("reading `{}`: {e}", p.source.entity)),
             };
             failpoint::hit("read-page");
-            self.process_page(page, &target).await?;
+            let (written, read) = tokio::join!(self.process_page(page, &target), pages.next_page());
+            written?;
+            next = read;
         }
 
         // Advance the watermark: to the highest cursor seen, unless a record must be re-read.

@@ -240,6 +240,16 @@ pub fn schema_diagnostics(file: &Path, schema: &Value, doc: &YamlDocument, diags
     let known_keys = property_names(schema);
     for error in validator.iter_errors(&doc.value) {
         let pointer = error.instance_path().as_str().to_owned();
+        // A documented enum is a `oneOf` of constants: report it as the choice it is, not as
+        // "not valid under any of the schemas listed in the 'oneOf' keyword".
+        let constants = match error.kind() {
+            ValidationErrorKind::OneOfNotValid { .. } => one_of_constants(schema, error.schema_path().as_str()),
+            _ => None,
+        };
+        if let Some(options) = constants {
+            diags.push(enum_diagnostic(file, doc, &pointer, &options, error.instance()));
+            continue;
+        }
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for key in unexpected {
@@ -258,24 +268,8 @@ pub fn schema_diagnostics(file: &Path, schema: &Value, doc: &YamlDocument, diags
             // List every choice (the validator's own message truncates long lists); the value
             // itself is not echoed, only the known option it is closest to.
             ValidationErrorKind::Enum { options } => {
-                let choices: Vec<String> = options
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|o| match o {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                let given = error.instance().as_str().unwrap_or_default().to_owned();
-                let hint = suggest(&given, choices.iter().map(String::as_str));
-                let list = choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
-                diags.push(Diagnostic::new(
-                    file,
-                    doc.source_map.position(&pointer),
-                    "schema",
-                    format!("must be one of {list}{hint} (at {pointer})"),
-                ));
+                let options: Vec<Value> = options.as_array().cloned().unwrap_or_default();
+                diags.push(enum_diagnostic(file, doc, &pointer, &options, error.instance()));
             }
             _ => {
                 let place = if pointer.is_empty() { String::new() } else { format!(" (at {pointer})") };
@@ -288,6 +282,32 @@ pub fn schema_diagnostics(file: &Path, schema: &Value, doc: &YamlDocument, diags
             }
         }
     }
+}
+
+/// "must be one of `a`, `b` (did you mean …)", at the value.
+fn enum_diagnostic(file: &Path, doc: &YamlDocument, pointer: &str, options: &[Value], given: &Value) -> Diagnostic {
+    let choices: Vec<String> = options
+        .iter()
+        .map(|o| match o {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let hint = suggest(given.as_str().unwrap_or_default(), choices.iter().map(String::as_str));
+    let list = choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    Diagnostic::new(
+        file,
+        doc.source_map.position(pointer),
+        "schema",
+        format!("must be one of {list}{hint} (at {pointer})"),
+    )
+}
+
+/// The constants of the `oneOf` at `schema_path` (a JSON Pointer into `schema`), when every
+/// branch is a `const`.
+fn one_of_constants(schema: &Value, schema_path: &str) -> Option<Vec<Value>> {
+    let branches = schema.pointer(schema_path)?.as_array()?;
+    branches.iter().map(|b| b.get("const").cloned()).collect::<Option<Vec<_>>>().filter(|c| !c.is_empty())
 }
 
 /// Every property name a schema declares, for "did you mean" hints.
@@ -482,6 +502,7 @@ impl Compiler<'_> {
             on_error: pc.on_error.unwrap_or_else(|| defaults.on_error.clone()),
             schedule,
             vars,
+            record_reads: Default::default(),
         })
     }
 
@@ -564,7 +585,12 @@ impl Compiler<'_> {
                         None
                     }
                 };
-                Some(Field::ForEach { path: path?, filter: filter?, element: Box::new(element?) })
+                Some(Field::ForEach {
+                    path: path?,
+                    filter: filter?,
+                    element: Box::new(element?),
+                    item_reads: Default::default(),
+                })
             }
         }
     }
@@ -575,7 +601,9 @@ fn known_list<'a>(names: impl Iterator<Item = &'a str> + Clone, wanted: &str) ->
     if !hint.is_empty() {
         return hint;
     }
-    let all: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    // Sorted: the names may come from a hash map, and diagnostics must not change between runs.
+    let mut all: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    all.sort();
     if all.is_empty() { String::new() } else { format!(" (known: {})", all.join(", ")) }
 }
 

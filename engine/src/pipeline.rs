@@ -3,9 +3,9 @@
 //! Built by [`crate::load`]; used by mapping tests, `plan` and `run`. Mapping one record is a
 //! pure function of the pipeline and the record ([`Pipeline::map_record`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::context;
 use minijinja::value::{Serde, Value as TplValue};
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{CursorKind, Duration, ErrorPolicy};
 use crate::connector::{Connector, RequestInput, TargetRequest};
-use crate::hash::payload_hash;
+use crate::hash::payload_hash_of;
 use crate::select::JsonPath;
 use crate::template::{CompiledTemplate, Condition};
 
@@ -34,6 +34,8 @@ pub struct Pipeline {
     pub schedule: Option<crate::schedule::Schedule>,
     /// The project's `vars`, shared by every render.
     pub vars: TplValue,
+    /// The fields of `record` the templates read (worked out on first use).
+    pub record_reads: OnceLock<Reads>,
 }
 
 /// Where records come from.
@@ -81,7 +83,96 @@ pub enum Field {
     Literal(Value),
     Object(BTreeMap<String, Field>),
     List(Vec<Field>),
-    ForEach { path: JsonPath, filter: Option<Condition>, element: Box<Field> },
+    ForEach {
+        path: JsonPath,
+        filter: Option<Condition>,
+        element: Box<Field>,
+        /// The fields of `item` the filter and element read (worked out on first use).
+        item_reads: OnceLock<Reads>,
+    },
+}
+
+impl Field {
+    /// Adds the variables this field's templates read (see [`CompiledTemplate::variables_read`]).
+    fn collect_reads(&self, out: &mut HashSet<String>) {
+        match self {
+            Field::Template(t) => out.extend(t.variables_read()),
+            Field::Literal(_) => {}
+            Field::Object(fields) => fields.values().for_each(|f| f.collect_reads(out)),
+            Field::List(items) => items.iter().for_each(|f| f.collect_reads(out)),
+            Field::ForEach { filter, element, .. } => {
+                if let Some(c) = filter {
+                    out.extend(c.variables_read());
+                }
+                element.collect_reads(out);
+            }
+        }
+    }
+}
+
+/// Which top-level fields of a value (`record`, or a `for_each` item) the templates read, so that
+/// only those become template values. Converting a value costs an allocation per field and
+/// string: an invoice with its lines is hundreds, while its pipeline reads a dozen, and
+/// converting all of them was a third of the mapping time. minijinja's static analysis gives
+/// the attribute chains read (`record.email`); any other use of the value (`record | tojson`,
+/// `record[name]`, `record.items()`) needs all of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The whole value is read.
+    whole: bool,
+    /// The top-level fields read (when not `whole`).
+    fields: BTreeSet<String>,
+}
+
+impl Reads {
+    /// What the variables read (`record.email`, `record`, `vars.x`) say about `root`.
+    pub fn of(root: &str, read: impl IntoIterator<Item = String>) -> Reads {
+        let mut reads = Reads::default();
+        for name in read {
+            let Some(rest) = name.strip_prefix(root) else { continue };
+            let Some(chain) = rest.strip_prefix('.') else {
+                // `record` itself (or another variable that merely starts with the name).
+                reads.whole |= rest.is_empty();
+                continue;
+            };
+            let field = chain.split('.').next().unwrap_or(chain);
+            // A map's own methods see every field.
+            reads.whole |= matches!(field, "items" | "keys" | "values" | "get");
+            reads.fields.insert(field.to_owned());
+        }
+        reads
+    }
+
+    /// `value` as a template value, with only the fields read when it is an object.
+    pub fn project(&self, value: &Value) -> TplValue {
+        match value {
+            Value::Object(map) if !self.whole => TplValue::from_pairs(
+                self.fields.iter().filter_map(|k| map.get(k).map(|v| (k.as_str(), TplValue::from(Serde(v))))),
+            ),
+            other => TplValue::from(Serde(other)),
+        }
+    }
+}
+
+/// Where in the pipeline a value is rendered (`fields.lines[2].price`). Formatted only when a
+/// record fails: formatting it for every field of every record cost as much as some templates.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Root(&'a str),
+    Field(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
+    Filter(&'a Place<'a>),
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Root(name) => f.write_str(name),
+            Place::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Place::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Place::Filter(parent) => write!(f, "{parent}.filter"),
+        }
+    }
 }
 
 /// The result of mapping one record.
@@ -116,7 +207,17 @@ pub struct RecordError {
 impl Pipeline {
     /// Filters and renders one record. Pure: no I/O, no state.
     pub fn map_record(&self, record: &Value) -> Result<MapOutcome, RecordError> {
-        let ctx = context! { record => Serde(record), vars => self.vars.clone(), pipeline => self.name.as_str() };
+        let reads = self.record_reads.get_or_init(|| {
+            let mut read = HashSet::new();
+            if let Some(filter) = &self.filter {
+                read.extend(filter.variables_read());
+            }
+            read.extend(self.key.variables_read());
+            self.fields.values().chain(self.target.params.values()).for_each(|f| f.collect_reads(&mut read));
+            Reads::of("record", read)
+        });
+        let ctx =
+            context! { record => reads.project(record), vars => self.vars.clone(), pipeline => self.name.as_str() };
         if let Some(filter) = &self.filter
             && !filter.is_true(&ctx).map_err(|m| err("filter", m))?
         {
@@ -127,15 +228,16 @@ impl Pipeline {
             return Err(err("key", "rendered to empty text".to_owned()));
         }
         let keyed = |e: RecordError| RecordError { key: Some(key.clone()), ..e };
-        let body = render_object(&self.fields, record, &ctx, "fields").map_err(keyed)?;
-        let params = match render_object(&self.target.params, record, &ctx, "target.params").map_err(keyed)? {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        let body = render_object(&self.fields, record, &ctx, Place::Root("fields")).map_err(keyed)?;
+        let params =
+            match render_object(&self.target.params, record, &ctx, Place::Root("target.params")).map_err(keyed)? {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
         let input = RequestInput { key: &key, params: &params, body: &body };
         let request =
             self.target.connector.build_request(&self.target.resource, &input).map_err(|m| keyed(err("target", m)))?;
-        let hash = payload_hash(&serde_json::to_value(&request).expect("a request always serializes"));
+        let hash = request_hash(&request);
         Ok(MapOutcome::Mapped(Mapped { key, request, hash }))
     }
 
@@ -146,6 +248,19 @@ impl Pipeline {
     }
 }
 
+/// The payload hash of a request: that of its JSON (`{"body", "method", "options", "path"}`,
+/// options left out when empty, as it serializes), computed without copying the body.
+fn request_hash(request: &TargetRequest) -> String {
+    let (method, path) = (Value::String(request.method.clone()), Value::String(request.path.clone()));
+    let options = Value::Object(request.options.clone());
+    let mut fields = vec![("body", &request.body), ("method", &method)];
+    if !request.options.is_empty() {
+        fields.push(("options", &options));
+    }
+    fields.push(("path", &path));
+    payload_hash_of(&fields)
+}
+
 fn err(place: impl Into<String>, message: String) -> RecordError {
     RecordError { place: place.into(), message, key: None }
 }
@@ -154,41 +269,99 @@ fn render_object(
     fields: &BTreeMap<String, Field>,
     record: &Value,
     ctx: &TplValue,
-    place: &str,
+    place: Place<'_>,
 ) -> Result<Value, RecordError> {
     let mut out = Map::new();
     for (name, field) in fields {
-        let place = format!("{place}.{name}");
-        out.insert(name.clone(), render_field(field, record, ctx, &place)?);
+        out.insert(name.clone(), render_field(field, record, ctx, Place::Field(&place, name))?);
     }
     Ok(Value::Object(out))
 }
 
-fn render_field(field: &Field, record: &Value, ctx: &TplValue, place: &str) -> Result<Value, RecordError> {
+fn render_field(field: &Field, record: &Value, ctx: &TplValue, place: Place<'_>) -> Result<Value, RecordError> {
     match field {
-        Field::Template(t) => t.render(ctx).map_err(|m| err(place, m)),
+        Field::Template(t) => t.render(ctx).map_err(|m| err(place.to_string(), m)),
         Field::Literal(v) => Ok(v.clone()),
         Field::Object(fields) => render_object(fields, record, ctx, place),
         Field::List(items) => items
             .iter()
             .enumerate()
-            .map(|(i, f)| render_field(f, record, ctx, &format!("{place}[{i}]")))
+            .map(|(i, f)| render_field(f, record, ctx, Place::Index(&place, i)))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        Field::ForEach { path, filter, element } => {
-            let items = path.select(record).map_err(|m| err(place, m))?;
+        Field::ForEach { path, filter, element, item_reads } => {
+            let reads = item_reads.get_or_init(|| {
+                let mut read = HashSet::new();
+                if let Some(c) = filter {
+                    read.extend(c.variables_read());
+                }
+                element.collect_reads(&mut read);
+                Reads::of("item", read)
+            });
+            let items = path.select(record).map_err(|m| err(place.to_string(), m))?;
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
-                let item_ctx = context! { item => Serde(item), index => index, ..ctx.clone() };
-                let place = format!("{place}[{index}]");
+                let item_ctx = context! { item => reads.project(item), index => index, ..ctx.clone() };
+                let place = Place::Index(&place, index);
                 if let Some(filter) = filter
-                    && !filter.is_true(&item_ctx).map_err(|m| err(format!("{place}.filter"), m))?
+                    && !filter.is_true(&item_ctx).map_err(|m| err(Place::Filter(&place).to_string(), m))?
                 {
                     continue;
                 }
-                out.push(render_field(element, record, &item_ctx, &place)?);
+                out.push(render_field(element, record, &item_ctx, place)?);
             }
             Ok(Value::Array(out))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_the_fields_templates_read_become_template_values() {
+        let reads = Reads::of("record", names(&["record.email", "record.address.city", "vars.list", "records"]));
+        assert_eq!(reads, Reads { whole: false, fields: ["address", "email"].map(String::from).into() });
+        let record = json!({"email": "a@b.co", "address": {"city": "Oslo", "zip": "0150"}, "lines": [1, 2, 3]});
+        let projected = reads.project(&record);
+        assert_eq!(
+            serde_json::to_value(&projected).unwrap(),
+            json!({"email": "a@b.co", "address": {"city": "Oslo", "zip": "0150"}})
+        );
+        // A field read but absent stays absent (undefined), as it was.
+        assert!(Reads::of("record", names(&["record.nope"])).project(&record).get_attr("nope").unwrap().is_undefined());
+    }
+
+    /// Ledgers hold these hashes: the shortcut must hash exactly what the request serializes to.
+    #[test]
+    fn the_request_hash_is_the_hash_of_the_serialized_request() {
+        let mut request = TargetRequest::new("PUT", "/lists/x/members/y", json!({"b": [1.5, "é"], "a": {"z": null}}));
+        let full = |r: &TargetRequest| crate::hash::payload_hash(&serde_json::to_value(r).unwrap());
+        assert_eq!(request_hash(&request), full(&request));
+        request.options.insert("resource".into(), json!("member"));
+        request.options.insert("on_compliance".into(), json!("pending"));
+        assert_eq!(request_hash(&request), full(&request));
+    }
+
+    #[test]
+    fn any_other_use_of_the_value_converts_all_of_it() {
+        let record = json!({"a": 1, "b": 2});
+        for read in [&["record"][..], &["record.a", "record"], &["record.items"], &["record.get"]] {
+            let reads = Reads::of("record", names(read));
+            assert!(reads.whole, "{read:?}");
+            assert_eq!(serde_json::to_value(reads.project(&record)).unwrap(), record);
+        }
+        // Not an object: as it is.
+        assert_eq!(
+            serde_json::to_value(Reads::of("item", names(&["item.a"])).project(&json!([1]))).unwrap(),
+            json!([1])
+        );
     }
 }

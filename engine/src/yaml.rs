@@ -7,6 +7,11 @@
 //!
 //! Deliberately unsupported: merge keys (`<<`, which YAML 1.2 dropped), several documents in one
 //! file, and keys that are not scalars. Each is a diagnostic, not a silent surprise.
+//!
+//! Bounded on purpose, since a configuration file may come from anywhere: nesting deeper than
+//! [`MAX_DEPTH`] (a recursive drop or schema check would overflow the stack) and aliases that
+//! expand to more than [`MAX_ALIAS_NODES`] values (a few lines of anchors can otherwise grow
+//! exponentially) are diagnostics too.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -17,6 +22,12 @@ use saphyr_parser::{Event, Parser, Span, SpannedEventReceiver};
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Diagnostic, Position};
+
+/// How deep collections may nest; configuration needs a handful of levels.
+pub const MAX_DEPTH: usize = 128;
+
+/// How many values all aliases of a file may expand to, together.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// Where one node stands in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +125,23 @@ pub fn escape_pointer_segment(segment: &str) -> Cow<'_, str> {
 /// resynchronise reliably, so later "errors" would be noise.
 pub fn parse(file: &Path, text: &str) -> Result<YamlDocument, Vec<Diagnostic>> {
     let mut builder = Builder::new(file);
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        let pos = Position { line: m.line(), column: m.col() + 1 };
-        return Err(vec![Diagnostic::new(file, Some(pos), "yaml", format!("YAML syntax error: {}", e.info()))]);
+    // The events are pumped here rather than by `Parser::load`, which recurses once per level
+    // of nesting and so overflows the stack on a deep enough file.
+    for event in Parser::new_from_str(text) {
+        match event {
+            Ok((event, span)) => builder.on_event(event, span),
+            Err(e) => {
+                let m = e.marker();
+                // The scanner counts some columns in bytes: never point past the line's end.
+                let width = text
+                    .replace("\r\n", "\n")
+                    .split(['\n', '\r'])
+                    .nth(m.line().saturating_sub(1))
+                    .map_or(0, |l| l.chars().count());
+                let pos = Position { line: m.line(), column: (m.col() + 1).min(width + 1) };
+                return Err(vec![Diagnostic::new(file, Some(pos), "yaml", format!("YAML syntax error: {}", e.info()))]);
+            }
+        }
     }
     if !builder.diagnostics.is_empty() {
         return Err(builder.diagnostics);
@@ -141,6 +164,28 @@ struct Builder<'f> {
     nodes: HashMap<String, NodeSpan>,
     diagnostics: Vec<Diagnostic>,
     reported_merge: HashSet<String>,
+    /// Collections being skipped because they nest too deep (0: not skipping).
+    skipping: usize,
+    /// Values the aliases so far expanded to.
+    alias_nodes: usize,
+}
+
+/// The number of values in `value`, counting no further than `limit`.
+fn count_nodes(value: &Value, limit: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count > limit {
+            break;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
 }
 
 fn position(span: &Span) -> Position {
@@ -157,6 +202,8 @@ impl<'f> Builder<'f> {
             nodes: HashMap::new(),
             diagnostics: Vec::new(),
             reported_merge: HashSet::new(),
+            skipping: 0,
+            alias_nodes: 0,
         }
     }
 
@@ -239,6 +286,11 @@ impl<'f> Builder<'f> {
 
     fn start_collection(&mut self, is_mapping: bool, anchor: usize, span: Span) {
         let pos = position(&span);
+        if self.stack.len() >= MAX_DEPTH {
+            self.error(pos, format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"));
+            self.skipping = 1;
+            return;
+        }
         let pointer = match self.next_pointer() {
             Some((pointer, key)) => {
                 self.nodes.insert(pointer.clone(), NodeSpan { value: pos, key, style: None });
@@ -289,6 +341,21 @@ fn scalar_to_json(s: Scalar<'_>) -> Value {
 
 impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
     fn on_event(&mut self, ev: Event<'input>, span: Span) {
+        if self.skipping > 0 {
+            // Inside a collection nested too deep (already reported): consume it, then put a
+            // null in its place so the parent stays consistent.
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => self.skipping += 1,
+                Event::SequenceEnd | Event::MappingEnd => {
+                    self.skipping -= 1;
+                    if self.skipping == 0 {
+                        self.attach(Value::Null, 0);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
         match ev {
             Event::DocumentStart(_) => {
                 if !self.documents.is_empty() {
@@ -308,7 +375,21 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                 match (value, self.next_pointer()) {
                     (Some(value), Some((pointer, key))) => {
                         self.nodes.insert(pointer, NodeSpan { value: pos, key, style: None });
-                        self.attach(value, 0);
+                        let budget = MAX_ALIAS_NODES.saturating_sub(self.alias_nodes);
+                        let size = count_nodes(&value, budget);
+                        if size > budget {
+                            if self.alias_nodes <= MAX_ALIAS_NODES {
+                                self.error(
+                                    pos,
+                                    format!("aliases in this file expand to more than {MAX_ALIAS_NODES} values"),
+                                );
+                            }
+                            self.alias_nodes = MAX_ALIAS_NODES + 1;
+                            self.attach(Value::Null, 0);
+                        } else {
+                            self.alias_nodes += size;
+                            self.attach(value, 0);
+                        }
                     }
                     (Some(_), None) => self.error(pos, "an alias cannot be used as a mapping key"),
                     (None, _) => self.error(pos, "unknown alias"),

@@ -16,10 +16,12 @@ use engine::diagnostic::Diagnostic;
 use engine::template::Templates;
 use serde_json::{Value, json};
 
-/// Lines and the longest line, in characters, for checking positions.
+/// Lines and the longest line, in characters, for checking positions. YAML (and editors) break
+/// lines at `\r\n`, `\n` and a lone `\r`.
 fn extent(text: &str) -> (usize, usize) {
-    let lines = text.split('\n').count();
-    let longest = text.split('\n').map(|l| l.chars().count()).max().unwrap_or(0);
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    let lines = normalized.split('\n').count();
+    let longest = normalized.split('\n').map(|l| l.chars().count()).max().unwrap_or(0);
     (lines, longest)
 }
 
@@ -168,7 +170,9 @@ pub fn gp_soap(data: &[u8]) {
                 let invoice = records::invoice(Some(&result), &result, Some(-1));
                 assert!(matches!(
                     invoice["payment_status"].as_str(),
-                    None | Some("paid" | "pending" | "cancelled" | "refunded" | "partially_paid" | "partially_refunded")
+                    None | Some(
+                        "paid" | "pending" | "cancelled" | "refunded" | "partially_paid" | "partially_refunded"
+                    )
                 ));
                 for child in &result.children {
                     let _ = records::customer(None, child, None);

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod alerts;
+pub mod bench;
 pub mod check;
 pub mod connect;
 pub mod demo;

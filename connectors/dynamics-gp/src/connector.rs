@@ -38,7 +38,7 @@ impl Connector for DynamicsGpConnector {
         Entities::Named(vec![
             EntitySpec {
                 name: "customers",
-                description: "customers changed since the watermark (cursor `ModifiedDate`), each with its bill-to address and e-mail (`email`, `email_others`)",
+                description: "customers changed since the watermark (cursor `ModifiedDate`, moved up to a later change of the customer's e-mail: `internet_addresses_modified`; SOAP only, with GP's entity action tracking on for internet addresses), each with its bill-to address and e-mail (`email`, `email_others`)",
             },
             EntitySpec {
                 name: "invoices",
@@ -152,8 +152,19 @@ impl GpConnection {
             .soap("GetCustomerList", probe, Self::once())
             .await
             .map_err(|e| ConnectorError::new(self.explain(&e)))?;
+        // Incremental customer reads also ask for e-mail changes: a policy that denies it would
+        // fail every run after the first, so say it now. (Whether tracking is on, GP does not
+        // tell: without it the answer is merely empty.)
+        let probe = soap::changed_customer_internet_addresses(key, &jiff::Timestamp::now());
+        self.client.soap("GetChangedInternetAddressKeyList", probe, Self::once()).await.map_err(|e| {
+            ConnectorError::new(format!(
+                "{} cannot ask GP which customers' e-mail changed (GetChangedInternetAddressKeyList), which every incremental customer read does: {}",
+                self.client.settings.account_name(),
+                self.explain(&e)
+            ))
+        })?;
         Ok(format!(
-            "GP web services at {} answer; {} is authenticated ({}); company {key}{} can read customers",
+            "GP web services at {} answer; {} is authenticated ({}); company {key}{} can read customers and their e-mail changes (these need GP's entity action tracking on for InternetAddress)",
             self.client.settings.url,
             self.client.settings.account_name(),
             self.client.transport.scheme().unwrap_or_else(|| "no authentication asked".into()),

@@ -14,7 +14,10 @@
 //! - Reads ([`source`]): `customers` and `invoices` changed after the watermark
 //!   (`ModifiedDate`, UTC). GP's lists cannot page, so they are read in adaptive key ranges
 //!   ([`keyrange`]) and each record is then read whole by key (the list summaries carry no
-//!   e-mail, address, remaining amount or void flag).
+//!   e-mail, address, remaining amount or void flag). Because an e-mail edit does not change a
+//!   customer's `ModifiedDate`, an incremental SOAP customer read also asks GP's entity action
+//!   tracking which customers' internet addresses changed (`GetChangedInternetAddressKeyList`)
+//!   and reads those too; that needs tracking enabled on the GP install, and SBA cannot ask.
 //! - Records ([`records`]): GP's field names, plus the derived `email` / `email_others` (from
 //!   the internet-address fields, `;`-separated) and, on invoices, `payment_status`.
 //! - Writes: none. GP is a source.

@@ -5,14 +5,25 @@
 //! `email_others`, `payment_status`) so it is never mistaken for a GP field. Keys (`Key/Id`,
 //! `CustomerKey/Id`) are flattened to `Id`, `CustomerId`; money to its decimal value.
 //! Timestamps are RFC 3339 UTC (`Z`), the form the engine's cursors compare.
+//!
+//! A customer's cursor, `ModifiedDate`, is GP's `ModifiedDate` **or the time of a later change
+//! of one of its internet addresses** when an incremental read learnt of one
+//! (`internet_addresses_modified`, see [`note_internet_address_change`]): GP keeps e-mail in
+//! `SY01200`, whose edits leave the customer's own timestamp alone, so without this the
+//! watermark would never pass an e-mail change. GP's own value stays in `LastModifiedDate`.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::xml::Element;
 
-/// The cursor field both entities carry: GP's UTC `ModifiedDate`.
+/// The cursor field both entities carry: GP's UTC `ModifiedDate` (for customers, moved up to a
+/// later internet-address change: see the module docs).
 pub const CURSOR_FIELD: &str = "ModifiedDate";
+
+/// A customer record's derived field: when one of its internet addresses last changed, as far
+/// as this read knows (null when it did not ask or GP reported nothing).
+pub const INTERNET_ADDRESSES_MODIFIED: &str = "internet_addresses_modified";
 
 /// Parses GP's `xs:dateTime`. GP documents its dates as UTC and writes them without an offset,
 /// so a missing offset means UTC; an offset, when a server adds one, is honoured.
@@ -206,8 +217,47 @@ pub fn customer(summary: Option<&Element>, c: &Element, company: Option<i32>) ->
         "LastModifiedDate".into(),
         first([timestamp(c, &["LastModifiedDate"]), timestamp(s, &["LastModifiedDate"])]),
     );
+    r.insert(INTERNET_ADDRESSES_MODIFIED.into(), Value::Null);
     r.insert("CompanyKey".into(), company.map_or(Value::Null, Value::from));
     Value::Object(r)
+}
+
+/// The customers whose internet addresses changed, from a `GetChangedInternetAddressKeyList`
+/// result: each customer id (as GP wrote it) with the latest change time. GP logs one key per
+/// tracked action, so a customer may come several times (several edits, several addresses);
+/// keys of other owners (`VEN`, `EMP`, … — not asked for, but not trusted either) and keys
+/// without a readable time are skipped.
+pub fn internet_address_changes(list: &Element) -> Vec<(String, Timestamp)> {
+    let mut latest: Vec<(String, Timestamp)> = Vec::new();
+    for key in list.children_named("ChangedInternetAddressKey") {
+        if !key.text_at(&["InternetAddressType"]).is_some_and(|t| t.eq_ignore_ascii_case("CUS")) {
+            continue;
+        }
+        let (Some(id), Some(at)) =
+            (key.text_at(&["InternetAddressKey"]), key.text_at(&["LastModifiedDate"]).and_then(|t| parse_datetime(&t)))
+        else {
+            continue;
+        };
+        // GP's keys compare case-insensitively (its SQL collation).
+        match latest.iter_mut().find(|(known, _)| known.eq_ignore_ascii_case(&id)) {
+            Some((_, t)) => *t = (*t).max(at),
+            None => latest.push((id, at)),
+        }
+    }
+    latest
+}
+
+/// Folds an internet-address change into a customer record: `internet_addresses_modified`
+/// records it, and the cursor becomes the later of the customer's `ModifiedDate` and it, so the
+/// watermark moves past the e-mail change and the next poll does not report it again.
+pub fn note_internet_address_change(record: &mut Value, at: Timestamp) {
+    let Some(r) = record.as_object_mut() else { return };
+    let stamp = Value::String(at.to_string());
+    r.insert(INTERNET_ADDRESSES_MODIFIED.into(), stamp.clone());
+    let modified = r.get(CURSOR_FIELD).and_then(Value::as_str).and_then(parse_datetime);
+    if modified.is_none_or(|m| m < at) {
+        r.insert(CURSOR_FIELD.into(), stamp);
+    }
 }
 
 /// An invoice record from `GetReceivablesInvoiceByKey` (and its list summary).
@@ -320,6 +370,49 @@ mod tests {
         assert_eq!(r["Currency"], "USD");
         assert_eq!(r["IsActive"], true);
         assert_eq!(r["CompanyKey"], -1);
+    }
+
+    #[test]
+    fn internet_address_changes_move_the_cursor_forward_only() {
+        let list = parse(
+            r#"<GetChangedInternetAddressKeyListResult xmlns="urn:gp">
+            <ChangedInternetAddressKey><LastModifiedDate>2024-06-01T10:00:00</LastModifiedDate><Action>Updated</Action>
+              <InternetAddressType>CUS</InternetAddressType><InternetAddressKey>AARONFIT0001</InternetAddressKey>
+              <AddressKey><Id>PRIMARY</Id></AddressKey></ChangedInternetAddressKey>
+            <ChangedInternetAddressKey><LastModifiedDate>2024-06-02T10:00:00.5</LastModifiedDate><Action>Created</Action>
+              <InternetAddressType>CUS</InternetAddressType><InternetAddressKey>aaronfit0001</InternetAddressKey>
+              <AddressKey><Id>BILLING</Id></AddressKey></ChangedInternetAddressKey>
+            <ChangedInternetAddressKey><LastModifiedDate>2024-06-03T10:00:00</LastModifiedDate><Action>Updated</Action>
+              <InternetAddressType>VEN</InternetAddressType><InternetAddressKey>ACETRAVE0001</InternetAddressKey>
+              </ChangedInternetAddressKey>
+            <ChangedInternetAddressKey><LastModifiedDate>2024-05-01T00:00:00</LastModifiedDate><Action>Deleted</Action>
+              <InternetAddressType>CUS</InternetAddressType><InternetAddressKey>BAKERSEM0001</InternetAddressKey>
+              </ChangedInternetAddressKey>
+            </GetChangedInternetAddressKeyListResult>"#,
+        )
+        .unwrap();
+        let changes = internet_address_changes(&list);
+        let text: Vec<(String, String)> = changes.iter().map(|(id, at)| (id.clone(), at.to_string())).collect();
+        assert_eq!(
+            text,
+            [
+                ("AARONFIT0001".to_owned(), "2024-06-02T10:00:00.5Z".to_owned()),
+                ("BAKERSEM0001".to_owned(), "2024-05-01T00:00:00Z".to_owned())
+            ],
+            "one entry per customer, its latest change; vendors skipped"
+        );
+
+        let c = parse(CUSTOMER).unwrap();
+        let mut later = customer(None, &c, Some(-1));
+        assert_eq!(later[INTERNET_ADDRESSES_MODIFIED], Value::Null, "present, null, unless a read learnt of one");
+        note_internet_address_change(&mut later, changes[0].1);
+        assert_eq!(later["ModifiedDate"], "2024-06-02T10:00:00.5Z");
+        assert_eq!(later[INTERNET_ADDRESSES_MODIFIED], "2024-06-02T10:00:00.5Z");
+        assert_eq!(later["LastModifiedDate"], "2024-05-02T13:14:15Z", "GP's own stays");
+        let mut earlier = customer(None, &c, Some(-1));
+        note_internet_address_change(&mut earlier, "2024-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(earlier["ModifiedDate"], "2024-05-02T13:14:15Z", "never moved back");
+        assert_eq!(earlier[INTERNET_ADDRESSES_MODIFIED], "2024-01-01T00:00:00Z");
     }
 
     #[test]

@@ -12,6 +12,16 @@ pub struct GpSettings {
     /// Which GP interface to talk to: `soap` (Web Services for Microsoft Dynamics GP, the legacy
     /// SOAP 1.1 endpoint; GP 10 to GP 18) or `sba` (the Service Based Architecture REST endpoint
     /// of GP 2015+). SOAP is the primary one: its criteria filter by modified date and key range.
+    ///
+    /// E-mail changes: GP keeps e-mail addresses in its internet addresses, and editing one does
+    /// not change the customer's modified date. Over SOAP, each incremental `customers` read also
+    /// asks which customers' internet addresses changed (`GetChangedInternetAddressKeyList`) and
+    /// reads them again; GP answers only when entity action tracking is enabled for
+    /// `InternetAddress` (creates, updates, deletes) in the company, and the account needs
+    /// permission for that operation (`check` tries it). Without tracking, an e-mail-only change
+    /// reaches Mailchimp with the customer's next other change. Over `sba` there is no such
+    /// question (no source shows SBA exposing GP's change tracking), so e-mail-only changes are
+    /// not seen at all until the customer itself changes.
     #[serde(default)]
     pub interface: GpInterface,
     /// The server. SOAP: the service address,

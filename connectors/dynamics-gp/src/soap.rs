@@ -98,6 +98,20 @@ pub fn customer_list(company: i32, since: Option<&Timestamp>, range: &KeyRange) 
     envelope("GetCustomerList", &format!("<gp:criteria>{criteria}</gp:criteria>"), Some(company))
 }
 
+/// `GetChangedInternetAddressKeyList`: the customers' internet addresses (where GP keeps the
+/// e-mail, `SY01200`) created, updated or deleted after `since`, as GP's entity action tracking
+/// logged them. Needed because an e-mail edit does not change the customer's `ModifiedDate`.
+/// `InternetAddressKeyChangedCriteria` order: LastModifiedDate, Action (`BaseChangedKeyCriteria`),
+/// InternetAddressType, InternetAddressKeyId, AddressKeyId. No `Action` restriction: a deleted
+/// address changes the e-mail as much as an edited one.
+pub fn changed_customer_internet_addresses(company: i32, since: &Timestamp) -> String {
+    let criteria = format!(
+        "{}<gp:InternetAddressType><gp:EqualValue>CUS</gp:EqualValue></gp:InternetAddressType>",
+        datetime_after("LastModifiedDate", since)
+    );
+    envelope("GetChangedInternetAddressKeyList", &format!("<gp:criteria>{criteria}</gp:criteria>"), Some(company))
+}
+
 /// `GetCustomerByKey`: the whole customer, with its addresses and their internet addresses.
 pub fn customer_by_key(company: i32, id: &str) -> String {
     envelope("GetCustomerByKey", &format!("<gp:key><gp:Id>{}</gp:Id></gp:key>", escape(id)), Some(company))
@@ -222,6 +236,22 @@ pub fn looks_like_fault(body: &str) -> bool {
     body.contains("Fault") && body.contains(SOAP_ENV)
 }
 
+/// What GP says when its SQL Server, not the request, is the problem: a dropped connection, a
+/// deadlock victim, a timeout. The same request succeeds once it passes.
+const TRANSIENT_FAULTS: [&str; 5] = [
+    "transport-level error",
+    "deadlocked on lock",
+    "Timeout expired",
+    "network-related or instance-specific error",
+    "connection was forcibly closed",
+];
+
+/// Whether a fault reports a passing condition (see [`TRANSIENT_FAULTS`]), worth a retry, rather
+/// than a refusal of the request.
+pub fn is_transient_fault(body: &str) -> bool {
+    looks_like_fault(body) && TRANSIENT_FAULTS.iter().any(|m| body.contains(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +304,19 @@ mod tests {
         let scope = env.find("<gp:Scope>").unwrap();
         assert!(state < doc && doc < date && date < scope);
         assert!(env.contains("<gp:Items><gp:ReceivablesTransactionState>Open</gp:ReceivablesTransactionState>"));
+    }
+
+    #[test]
+    fn changed_internet_addresses_ask_for_customers_after_the_watermark() {
+        let env = changed_customer_internet_addresses(-1, &ts("2024-05-01T00:00:00.5Z"));
+        assert!(env.contains(concat!(
+            r#"<gp:GetChangedInternetAddressKeyList><gp:criteria><gp:LastModifiedDate><gp:EqualValue xsi:nil="true"/>"#,
+            r#"<gp:NotEqualValue xsi:nil="true"/><gp:From xsi:nil="true"/><gp:To xsi:nil="true"/>"#,
+            r#"<gp:GreaterThan>2024-05-01T00:00:00.5</gp:GreaterThan><gp:LessThan xsi:nil="true"/></gp:LastModifiedDate>"#,
+            "<gp:InternetAddressType><gp:EqualValue>CUS</gp:EqualValue></gp:InternetAddressType></gp:criteria><gp:context>"
+        )), "{env}");
+        assert!(!env.contains("Scope"), "changed-key criteria have no Scope");
+        xml::parse(&env).unwrap();
     }
 
     #[test]

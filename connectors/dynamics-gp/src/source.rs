@@ -1,7 +1,16 @@
 //! Incremental reads: `customers` and `invoices`, over SOAP (key ranges, then each record by key)
 //! or SBA.
+//!
+//! An incremental `customers` read over SOAP also asks GP which customers' internet addresses
+//! changed after the watermark (`GetChangedInternetAddressKeyList`): GP keeps e-mail there, and
+//! editing it does not change the customer's `ModifiedDate`, so the list alone would never show
+//! an e-mail-only change. Those customers are read by key too (once, whether or not the list
+//! also had them), and their cursor moves to the change (`records::note_internet_address_change`).
+//! GP answers that question only when entity action tracking is enabled for internet addresses
+//! on the install; otherwise it answers with nothing, and e-mail-only changes wait for the next
+//! change of the customer itself. SBA has no such question: see `GpSettings::interface`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -72,7 +81,8 @@ impl Entity {
         }
     }
 
-    /// Reads one record whole; `None` when it is gone (deleted since it was listed).
+    /// Reads one record whole; `None` when it is gone (deleted since it was listed, or since
+    /// GP logged a change of its internet addresses).
     async fn by_key(self, client: &GpClient, id: &str, summary: Option<&Element>) -> Result<Option<Value>, GpError> {
         let company = client.company_key();
         match client.soap(self.key_operation(), self.key_envelope(company, id), client.retry()).await {
@@ -121,6 +131,14 @@ fn read_error(entity: Entity, e: &GpError) -> ConnectorError {
     ConnectorError::new(format!("reading GP {what}: {e}"))
 }
 
+/// A record to read whole: listed by a key range (with its summary) or named by GP's log of
+/// internet-address changes (without), and the time of such a change when GP reported one.
+struct Pending {
+    id: String,
+    summary: Option<Element>,
+    internet_change: Option<Timestamp>,
+}
+
 /// SOAP pages: key ranges give the keys of changed records (their summaries, which are small);
 /// each page then reads its records whole by key, a few at once. So what a page holds in full
 /// is one page of records, whatever a range returned.
@@ -130,8 +148,13 @@ pub struct SoapPages {
     since: Option<Timestamp>,
     ranges: KeyRanges,
     page_size: usize,
-    /// Summaries listed and not yet read whole (a range may hold more than a page).
-    pending: VecDeque<(String, Element)>,
+    /// Records listed or named and not yet read whole (a range may hold more than a page).
+    pending: VecDeque<Pending>,
+    /// Customers whose internet addresses changed after `since`, with the latest change, that
+    /// no key range has listed yet, by upper-cased id (GP's keys compare case-insensitively):
+    /// `None` until GP was asked (first page); emptied into `pending` when the ranges are done.
+    /// Only incremental customer reads ask.
+    internet_changes: Option<BTreeMap<String, (String, Timestamp)>>,
 }
 
 impl SoapPages {
@@ -145,7 +168,29 @@ impl SoapPages {
             since,
             page_size,
             pending: VecDeque::new(),
+            internet_changes: None,
         }
+    }
+
+    /// Asks GP which customers' internet addresses changed after `since` (nothing to ask for a
+    /// full read, which reads every customer anyway, or for invoices).
+    async fn ask_internet_changes(&self) -> Result<BTreeMap<String, (String, Timestamp)>, ConnectorError> {
+        let (Entity::Customers, Some(since)) = (self.entity, self.since.as_ref()) else { return Ok(BTreeMap::new()) };
+        let envelope = soap::changed_customer_internet_addresses(self.client.company_key(), since);
+        let list =
+            self.client.soap("GetChangedInternetAddressKeyList", envelope, self.client.retry()).await.map_err(|e| {
+                ConnectorError::new(format!(
+                    "reading GP customers: asking which customers' e-mail (internet addresses) changed: {e}"
+                ))
+            })?;
+        let changes = records::internet_address_changes(&list);
+        tracing::debug!(changed = changes.len(), keys = list.children.len(), "GP: internet-address changes listed");
+        Ok(changes.into_iter().map(|(id, at)| (id.to_ascii_uppercase(), (id, at))).collect())
+    }
+
+    /// Takes the internet-address change of a customer a key range listed, so it is read once.
+    fn take_internet_change(&mut self, id: &str) -> Option<Timestamp> {
+        self.internet_changes.as_mut()?.remove(&id.to_ascii_uppercase()).map(|(_, at)| at)
     }
 
     /// Lists the next key range into `pending`.
@@ -163,22 +208,24 @@ impl SoapPages {
         let keys: Vec<String> = summaries.iter().map(|(id, _)| id.clone()).collect();
         tracing::debug!(entity = ?self.entity, ?range, found = keys.len(), "GP: key range listed");
         self.ranges.advance(&range, &keys);
-        self.pending.extend(summaries);
+        for (id, summary) in summaries {
+            let internet_change = self.take_internet_change(&id);
+            self.pending.push_back(Pending { id, summary: Some(summary), internet_change });
+        }
         Ok(())
     }
 
     /// Reads these records whole, `max_in_flight` at once, in order.
-    async fn read_whole(&self, summaries: Vec<(String, Element)>) -> Result<Vec<Value>, ConnectorError> {
-        let company = self.client.company_key();
+    async fn read_whole(&self, batch: Vec<Pending>) -> Result<Vec<Value>, ConnectorError> {
         let entity = self.entity;
         let client = &self.client;
-        let details = futures_util::stream::iter(summaries)
-            .map(|(id, summary)| async move {
-                let full =
-                    client.soap(entity.key_operation(), entity.key_envelope(company, &id), client.retry()).await?;
-                Ok::<_, GpError>(
-                    (!full.children.is_empty()).then(|| entity.record(Some(&summary), &full, Some(company))),
-                )
+        let details = futures_util::stream::iter(batch)
+            .map(|p| async move {
+                let mut record = entity.by_key(client, &p.id, p.summary.as_ref()).await?;
+                if let (Some(r), Some(at)) = (record.as_mut(), p.internet_change) {
+                    records::note_internet_address_change(r, at);
+                }
+                Ok::<_, GpError>(record)
             })
             .buffered(client.settings.max_in_flight.max(1))
             .collect::<Vec<_>>()
@@ -196,9 +243,21 @@ impl SoapPages {
 #[async_trait]
 impl RecordPages for SoapPages {
     async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ConnectorError> {
+        if self.internet_changes.is_none() {
+            self.internet_changes = Some(self.ask_internet_changes().await?);
+        }
         loop {
             while self.pending.len() < self.page_size && !self.ranges.done() {
                 self.list_next_range().await?;
+            }
+            if self.ranges.done() {
+                // What the list did not have: customers whose e-mail alone changed.
+                let unlisted = self.internet_changes.as_mut().map(std::mem::take).unwrap_or_default();
+                self.pending.extend(unlisted.into_values().map(|(id, at)| Pending {
+                    id,
+                    summary: None,
+                    internet_change: Some(at),
+                }));
             }
             if self.pending.is_empty() {
                 return Ok(None);

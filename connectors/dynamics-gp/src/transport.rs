@@ -710,7 +710,9 @@ fn closes(headers: &HeaderMap) -> bool {
 fn is_transient_response(r: &Response) -> bool {
     let s = r.status;
     if s == StatusCode::INTERNAL_SERVER_ERROR {
-        return !crate::soap::looks_like_fault(&String::from_utf8_lossy(&r.body));
+        // A fault is GP's answer, final, unless it reports a passing SQL Server condition.
+        let body = String::from_utf8_lossy(&r.body);
+        return !crate::soap::looks_like_fault(&body) || crate::soap::is_transient_fault(&body);
     }
     s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }

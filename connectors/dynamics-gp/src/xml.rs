@@ -54,6 +54,10 @@ impl Element {
     }
 }
 
+/// How deep elements may nest. GP's objects are a handful of levels deep; a deeper answer is
+/// not GP's, and a tree that deep would overflow the stack when it is dropped or walked.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parses a document into its root element.
 pub fn parse(text: &str) -> Result<Element, String> {
     let mut reader = NsReader::from_str(text);
@@ -82,6 +86,9 @@ pub fn parse(text: &str) -> Result<Element, String> {
                     }
                     attach(&mut stack, el)?;
                 } else {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(format!("invalid XML: elements nested more than {MAX_DEPTH} deep"));
+                    }
                     stack.push(el);
                 }
             }

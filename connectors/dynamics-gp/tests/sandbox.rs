@@ -222,6 +222,102 @@ async fn a_change_between_polls_is_read_by_the_next_poll_exactly_once() {
 }
 
 #[tokio::test]
+async fn an_email_only_change_is_read_by_the_next_poll_exactly_once() {
+    use sandbox_dynamics_gp::DataModificationAction::{Created, Deleted, Updated};
+    let sb = start(SandboxConfig::default()).await;
+    let admin = sb.admin();
+    // What an administrator does on the GP install (see the sandbox's crate docs).
+    admin.set_action_tracking(-1, "InternetAddress", &[Created, Updated, Deleted]).unwrap();
+    let conn = connect(settings(&sb.soap_url(), json!({}))).await;
+    let (first, _) = read_all(conn.as_ref(), &request("customers", None, 5)).await.unwrap();
+    let mark = highest(&first).unwrap();
+    assert!(first.iter().all(|c| c["internet_addresses_modified"].is_null()), "a full read does not ask");
+
+    // The e-mail alone changes: GP's ModifiedDate for BAKERSEM0001 stays where it was.
+    admin.advance_clock(Duration::from_secs(3600));
+    admin.set_email(-1, "BAKERSEM0001", None, "orders@baker-new.example").unwrap();
+    let changed_at = admin.now();
+    let (second, _) = read_all(conn.as_ref(), &request("customers", Some(&mark), 5)).await.unwrap();
+    assert_eq!(second.len(), 1, "{second:?}");
+    let baker = &second[0];
+    assert_eq!(baker["Id"], "BAKERSEM0001");
+    assert_eq!(baker["email"], "orders@baker-new.example");
+    assert_eq!(baker["internet_addresses_modified"], changed_at.to_string());
+    assert_eq!(baker["ModifiedDate"], changed_at.to_string(), "the cursor is the e-mail change");
+    assert!(baker["LastModifiedDate"].as_str().unwrap() <= mark.as_str(), "GP's own stamp did not move");
+    let next = highest(&second).unwrap();
+    assert!(next > mark);
+    let (third, _) = read_all(conn.as_ref(), &request("customers", Some(&next), 5)).await.unwrap();
+    assert!(third.is_empty(), "read once: {third:?}");
+
+    // The e-mail and the customer both change: one record, whose cursor is the later change.
+    admin.advance_clock(Duration::from_secs(60));
+    admin.update_customer(-1, "ADAMPARK0001", |c| c.name = "Adam Park Resort".into()).unwrap();
+    admin.advance_clock(Duration::from_secs(60));
+    admin.set_email(-1, "ADAMPARK0001", None, "desk@adampark.example").unwrap();
+    admin.set_email(-1, "ALTONMAN0001", Some("WAREHOUSE"), "dock@alton.example").unwrap();
+    let latest = admin.now();
+    // And a customer whose e-mail changed, then who was deleted: gone, not an error.
+    admin
+        .upsert_customer(
+            -1,
+            sandbox_dynamics_gp::CustomerInput {
+                id: "GONE0001".into(),
+                name: "Gone".into(),
+                addresses: vec![sandbox_dynamics_gp::AddressInput {
+                    city: "Nowhere".into(),
+                    internet: Some(sandbox_dynamics_gp::InternetAddresses {
+                        email_to: "gone@example.com".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    admin.delete_customer(-1, "GONE0001").unwrap();
+    let (fourth, pages) = read_all(conn.as_ref(), &request("customers", Some(&next), 1)).await.unwrap();
+    let got = by_id(&fourth);
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["ADAMPARK0001", "ALTONMAN0001"], "{fourth:?}");
+    assert_eq!(fourth.len(), 2, "each once");
+    assert_eq!(pages, 2, "a page each");
+    assert_eq!(got["ADAMPARK0001"]["Name"], "Adam Park Resort");
+    assert_eq!(got["ADAMPARK0001"]["email"], "desk@adampark.example");
+    assert_eq!(got["ADAMPARK0001"]["ModifiedDate"], latest.to_string());
+    assert_eq!(got["ALTONMAN0001"]["ModifiedDate"], latest.to_string());
+    let (fifth, _) = read_all(conn.as_ref(), &request("customers", Some(&highest(&fourth).unwrap()), 5)).await.unwrap();
+    assert!(fifth.is_empty(), "{fifth:?}");
+
+    // Invoices never ask; every body sent was valid against the WSDL subset.
+    admin.clear_requests();
+    read_all(conn.as_ref(), &request("invoices", Some(&next), 5)).await.unwrap();
+    assert!(admin.requests().iter().all(|r| r.action != "GetChangedInternetAddressKeyList"));
+    assert_soap_requests_valid(&sb);
+}
+
+#[tokio::test]
+async fn without_gps_action_tracking_an_email_only_change_waits_for_the_customers_next_change() {
+    let sb = start(SandboxConfig::default()).await;
+    let admin = sb.admin();
+    let conn = connect(settings(&sb.soap_url(), json!({}))).await;
+    let (first, _) = read_all(conn.as_ref(), &request("customers", None, 5)).await.unwrap();
+    let mark = highest(&first).unwrap();
+    admin.advance_clock(Duration::from_secs(3600));
+    admin.set_email(-1, "BAKERSEM0001", None, "orders@baker-new.example").unwrap();
+    let (second, _) = read_all(conn.as_ref(), &request("customers", Some(&mark), 5)).await.unwrap();
+    assert!(second.is_empty(), "GP's answer is empty, not an error: {second:?}");
+    let asked = admin.requests().into_iter().filter(|r| r.action == "GetChangedInternetAddressKeyList").count();
+    assert_eq!(asked, 1, "asked, once per incremental read");
+    admin.update_customer(-1, "BAKERSEM0001", |c| c.comment1 = "called".into()).unwrap();
+    let (third, _) = read_all(conn.as_ref(), &request("customers", Some(&mark), 5)).await.unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0]["email"], "orders@baker-new.example");
+    assert_eq!(third[0]["internet_addresses_modified"], Value::Null);
+    assert_soap_requests_valid(&sb);
+}
+
+#[tokio::test]
 async fn key_ranges_read_every_customer_exactly_once_in_small_pages() {
     let sb = start(SandboxConfig::default()).await;
     let admin = sb.admin();
@@ -255,6 +351,7 @@ async fn check_explains_what_failed() {
     let sb = start(SandboxConfig::default()).await;
     let ok = connect(settings(&sb.soap_url(), json!({}))).await.check().await.unwrap();
     assert!(ok.contains("GPDOMAIN\\gpuser") && ok.contains("NTLM") && ok.contains("Fabrikam"), "{ok}");
+    assert!(ok.contains("e-mail changes") && ok.contains("InternetAddress"), "{ok}");
 
     let unknown =
         connect(settings(&sb.soap_url(), json!({"company_key": 99}))).await.check().await.unwrap_err().message;

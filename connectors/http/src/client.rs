@@ -181,10 +181,21 @@ pub fn failure_from_error(e: &reqwest::Error) -> HttpFailure {
     };
     // reqwest's message names the URL but never headers; strip the query, which can hold keys.
     let message = e.to_string();
-    let message = match message.find('?') {
+    let mut message = match message.find('?') {
         Some(i) => format!("{}…", &message[..i]),
         None => message,
     };
+    // The cause says what went wrong ("invalid peer certificate: UnknownIssuer", "connection
+    // refused"); reqwest's own message only says that sending failed.
+    let mut cause = std::error::Error::source(e);
+    let mut deepest = None;
+    while let Some(c) = cause {
+        deepest = Some(c.to_string());
+        cause = c.source();
+    }
+    if let Some(deepest) = deepest.filter(|d| !d.is_empty() && !message.contains(d.as_str())) {
+        message.push_str(&format!(": {deepest}"));
+    }
     HttpFailure { transient: true, status: None, class: class.to_owned(), message, body: String::new() }
 }
 

@@ -182,7 +182,8 @@ pub fn verify_signature(secret: &str, header: Option<&str>, body: &[u8], now_uni
         }
     }
     let (Some(t), Some(v1)) = (t, v1) else { return Err(SignatureError::Malformed) };
-    if (now_unix - t).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    // `abs_diff`: a hostile `t` (or clock) at the ends of i64 must not overflow.
+    if now_unix.abs_diff(t) > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut mac =

@@ -117,7 +117,13 @@ async fn ensure_merge_fields(
         };
         let body = json!({"tag": tag, "name": name, "type": merge_type(value), "required": false, "public": false});
         tracing::info!(list_id, tag, "Creating a missing merge field.");
-        client.send(Method::POST, &format!("/lists/{list_id}/merge-fields"), &[], Some(&body)).await?;
+        match client.send(Method::POST, &format!("/lists/{list_id}/merge-fields"), &[], Some(&body)).await {
+            Ok(_) => {}
+            // A retry of a create that was applied but never answered (or another writer was
+            // first): the field is there, which is all this wants.
+            Err(e) if e.already_exists() => {}
+            Err(e) => return Err(e),
+        }
         tags.insert(tag.clone());
     }
     Ok(())

@@ -102,7 +102,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("sha256", |s: String| hex(&<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes())));
     env.add_filter("subscriber_hash", |s: String| subscriber_hash(&s));
     env.add_filter("email", |s: String| {
-        normalize_email(&s).ok_or_else(|| invalid(format!("`{s}` is not a valid email address")))
+        normalize_email(&s).ok_or_else(|| invalid(format!("`{}` is not a valid email address", shorten(&s))))
     });
     env.add_filter("first_email", first_email);
     env.add_filter("first_name", |s: String| split_name(&s).0);
@@ -193,6 +193,17 @@ fn required(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(value)
 }
 
+/// Digits before the point a `decimal` keeps exactly (a double's 15 significant digits).
+const MAX_DECIMAL_DIGITS: usize = 15;
+
+/// A value for an error message: at most 40 characters.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 fn decimal(value: Value, places: Option<u32>) -> Result<Value, Error> {
     let places = places.unwrap_or(2);
     if places > 12 {
@@ -201,16 +212,24 @@ fn decimal(value: Value, places: Option<u32>) -> Result<Value, Error> {
     let text = match value.as_str() {
         Some(s) => s.trim().to_owned(),
         None if value.is_number() => value.to_string(),
-        None => return Err(invalid(format!("decimal: `{value}` is not a number"))),
+        None => return Err(invalid(format!("decimal: `{}` is not a number", shorten(&value.to_string())))),
     };
+    let shown = shorten(&text);
     let rounded =
-        round_decimal_text(&text, places).ok_or_else(|| invalid(format!("decimal: `{text}` is not a number")))?;
+        round_decimal_text(&text, places).ok_or_else(|| invalid(format!("decimal: `{shown}` is not a number")))?;
+    // A double keeps 15 significant digits: beyond that an amount would change silently.
+    let digits = rounded.trim_start_matches('-').split('.').next().unwrap_or("").trim_start_matches('0').len();
+    if digits > MAX_DECIMAL_DIGITS {
+        return Err(invalid(format!(
+            "decimal: `{shown}` has more than {MAX_DECIMAL_DIGITS} digits before the point; it cannot be kept exactly"
+        )));
+    }
     if places == 0
         && let Ok(i) = rounded.parse::<i64>()
     {
         return Ok(Value::from(i));
     }
-    rounded.parse::<f64>().map(Value::from).map_err(|_| invalid(format!("decimal: `{text}` is not a number")))
+    rounded.parse::<f64>().map(Value::from).map_err(|_| invalid(format!("decimal: `{shown}` is not a number")))
 }
 
 /// Rounds a decimal number written as text to `places` decimals, half away from zero, working

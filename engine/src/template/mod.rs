@@ -11,7 +11,7 @@
 
 mod filters;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use minijinja::machinery::{Token, tokenize};
 use minijinja::syntax::SyntaxConfig;
@@ -220,6 +220,16 @@ impl CompiledTemplate {
         }
     }
 
+    /// The variables the template reads, with their attribute chains (`record.email`), as
+    /// minijinja's static analysis finds them; a bare name (`record`) means the whole value.
+    pub fn variables_read(&self) -> HashSet<String> {
+        match self {
+            CompiledTemplate::Literal(_) => HashSet::new(),
+            CompiledTemplate::Expression(e, _) => e.undeclared_variables(true),
+            CompiledTemplate::Template(t) => t.undeclared_variables(true),
+        }
+    }
+
     /// Renders and requires a string (keys, paths). Numbers and booleans are printed.
     pub fn render_string(&self, context: &TplValue) -> Result<String, String> {
         match self.render(context)? {
@@ -243,6 +253,11 @@ impl std::fmt::Debug for Condition {
 impl Condition {
     pub fn is_true(&self, context: &TplValue) -> Result<bool, String> {
         self.0.eval(context).map(|v| v.is_true()).map_err(render_error)
+    }
+
+    /// The variables the condition reads, as [`CompiledTemplate::variables_read`] says.
+    pub fn variables_read(&self) -> HashSet<String> {
+        self.0.undeclared_variables(true)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::odata::etag::{self, IfMatch};
 use crate::odata::filter::{Expr, Lit, Op};
 use crate::odata::path::{Key, Segment};
 use crate::odata::query::QueryOptions;
-use crate::odata::{ExpandItem, ListRequest, Row, list, single};
+use crate::odata::{ExpandItem, ListRequest, Row, list, list_with, single};
 use crate::schema::{CUSTOMER, EntityType, Route, SALES_INVOICE_LINE, SUBSCRIPTION};
 use crate::state::Shared;
 use crate::{metadata, subscriptions};
@@ -267,6 +267,18 @@ fn rows_of(co: &crate::entities::Company, ty: &'static EntityType) -> Vec<Row> {
     }
 }
 
+/// The rows of a company-scoped set for a listing, each with only the properties the query's
+/// `$filter` and `$orderby` name, the default order and the key (named in the text: a
+/// superset), and no ETag: `list_with` completes the rows of the page.
+fn listing_rows(co: &crate::entities::Company, ty: &'static EntityType, options: &QueryOptions) -> Vec<Row> {
+    if ty.set == "customerConsents" {
+        return rows_of(co, ty);
+    }
+    let text = format!("{} {}", options.filter.as_deref().unwrap_or(""), options.orderby.as_deref().unwrap_or(""));
+    let keep = |name: &str| name == ty.key || name == "id" || ty.order.contains(&name) || text.contains(name);
+    table_of(co, ty).values().map(|r| Row { view: r.view_of(ty, keep), etag: None }).collect()
+}
+
 fn table_of<'a>(co: &'a crate::entities::Company, ty: &EntityType) -> &'a crate::entities::Table {
     match ty.set {
         "items" => &co.items,
@@ -403,9 +415,13 @@ fn collection(
             let co = &data.companies[index];
             let rows: Vec<Row> = match document {
                 Some(d) => sales_invoices::lines_of(co, d).into_iter().map(|l| l.row(ty)).collect(),
-                None => rows_of(co, ty),
+                None => listing_rows(co, ty, &req.options),
             };
-            let page = list(
+            let mut complete = |row: Row| match row.etag {
+                Some(_) => Ok(row),
+                None => row_of(co, ty, row.view.get("id").and_then(Value::as_str).unwrap_or("")),
+            };
+            let page = list_with(
                 ListRequest {
                     ty,
                     options: &req.options,
@@ -416,6 +432,7 @@ fn collection(
                     keep: scope.keep.clone(),
                 },
                 rows,
+                &mut complete,
                 &mut expander(co),
             )?;
             Ok(page_reply(page))

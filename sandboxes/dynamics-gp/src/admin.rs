@@ -8,6 +8,9 @@
 //! - `PUT …/customers/{custnmbr}` (a whole [`CustomerInput`]), `PATCH …/customers/{custnmbr}`
 //!   (JSON merge patch over the input form, e.g. `{"addresses": [...]}`), `DELETE …`
 //! - `PUT …/customers/{custnmbr}/email` `{"email_to": "a@x;b@y", "address_id": "PRIMARY"}`
+//! - `GET /_sandbox/companies/{id}/action-tracking` (`{"InternetAddress": ["Updated"]}`),
+//!   `PUT …/action-tracking/{object}` `{"actions": ["Created", "Updated", "Deleted"]}` (`[]`
+//!   turns tracking of the object off)
 //! - `GET|POST /_sandbox/companies/{id}/invoices` ([`InvoiceInput`]),
 //!   `POST …/invoices/{number}/pay` `{"amount": "10.00"}` (empty body: pay in full),
 //!   `POST …/invoices/{number}/void`, `POST /_sandbox/companies/{id}/remove-paid-transactions`
@@ -28,7 +31,7 @@ use serde_json::{Value, json};
 use crate::body::Body;
 use crate::faults::Faults;
 use crate::log::LoggedRequest;
-use crate::model::{self, Company, CustomerInput, InternetAddresses, InvoiceInput, key};
+use crate::model::{self, Company, CustomerInput, DataModificationAction, InternetAddresses, InvoiceInput, key};
 use crate::state::Shared;
 
 /// Why an admin action was refused.
@@ -136,9 +139,7 @@ impl Admin {
     pub fn upsert_customer(&self, company_id: i32, input: CustomerInput) -> Result<(), AdminError> {
         let input = model::validate_customer(input).map_err(invalid)?;
         self.with_company(company_id, |company, now| {
-            let k = key(&input.id);
-            let customer = model::apply_customer(company.customers.get(&k).map(|c| &**c), input, now);
-            company.customers.insert(k, Box::new(customer));
+            company.put_customer(input, now);
             Ok(())
         })
     }
@@ -192,15 +193,57 @@ impl Admin {
     /// Deletes a customer (and nothing else: GP refuses to delete customers with documents,
     /// and so does the sandbox).
     pub fn delete_customer(&self, company_id: i32, id: &str) -> Result<(), AdminError> {
-        self.with_company(company_id, |company, _| {
+        self.with_company(company_id, |company, now| {
             if company.invoices.values().any(|i| key(&i.customer_id) == key(id)) {
                 return Err(invalid(format!("customer '{id}' has documents and cannot be deleted")));
             }
             company
-                .customers
-                .remove(&key(id))
+                .remove_customer(id, now)
                 .map(|_| ())
                 .ok_or_else(|| missing(format!("customer '{id}' does not exist")))
+        })
+    }
+
+    /// Sets which actions on a business object entity action tracking logs (`[]`: none), as an
+    /// administrator does on a real install before GP's `GetChanged…KeyList` methods return
+    /// anything (see the crate docs). Only `InternetAddress` is implemented: another of GP's
+    /// trackable objects is refused, so a test cannot believe it is tracked.
+    pub fn set_action_tracking(
+        &self,
+        company_id: i32,
+        object: &str,
+        actions: &[DataModificationAction],
+    ) -> Result<(), AdminError> {
+        let Some(object) = model::TRACKABLE_OBJECTS.iter().copied().find(|o| *o == object) else {
+            return Err(invalid(format!(
+                "'{object}' is not a business object GP tracks (one of: {})",
+                model::TRACKABLE_OBJECTS.join(", ")
+            )));
+        };
+        if object != "InternetAddress" {
+            return Err(invalid(format!(
+                "the sandbox implements action tracking for InternetAddress only, not {object}"
+            )));
+        }
+        self.with_company(company_id, |company, _| {
+            if actions.is_empty() {
+                company.action_tracking.remove(object);
+            } else {
+                company.action_tracking.insert(object, actions.iter().copied().collect());
+            }
+            Ok(())
+        })
+    }
+
+    /// The tracked actions per business object (`{"InternetAddress": ["Created", "Updated"]}`).
+    pub fn action_tracking(&self, company_id: i32) -> Result<Value, AdminError> {
+        self.with_company(company_id, |company, _| {
+            Ok(company
+                .action_tracking
+                .iter()
+                .map(|(object, actions)| (object.to_string(), json!(actions)))
+                .collect::<serde_json::Map<_, _>>()
+                .into())
         })
     }
 
@@ -368,6 +411,13 @@ pub fn handle_http(shared: &Arc<Shared>, method: &str, path: &str, query: Option
             let v: Value = parse_body(body)?;
             let email = v["email_to"].as_str().ok_or_else(|| invalid("email_to is required"))?;
             admin.set_email(c, id, v["address_id"].as_str(), email).and_then(|_| ok())
+        }),
+        ("GET", ["companies", c, "action-tracking"]) => company(c).and_then(|c| admin.action_tracking(c)),
+        ("PUT", ["companies", c, "action-tracking", object]) => company(c).and_then(|c| {
+            let v: Value = parse_body(body)?;
+            let actions: Vec<DataModificationAction> = serde_json::from_value(v["actions"].clone())
+                .map_err(|e| invalid(format!("actions must list Created, Updated or Deleted: {e}")))?;
+            admin.set_action_tracking(c, object, &actions).and_then(|_| ok())
         }),
         ("GET", ["companies", c, "invoices"]) => company(c).map(|c| Value::Array(admin.invoices(c))),
         ("POST", ["companies", c, "invoices"]) => {

@@ -1,5 +1,6 @@
-//! Fault injection: offline, slow responses, server errors and connection resets. Rates are
-//! drawn from a seeded xorshift generator, so a failing test replays exactly.
+//! Fault injection: offline, slow responses, server errors (GP's and IIS's), connection resets,
+//! stalled and never-answered requests. Rates are drawn from a seeded xorshift generator, so a
+//! failing test replays exactly.
 
 use std::time::Duration;
 
@@ -21,6 +22,16 @@ pub struct Faults {
     pub rate_500: f64,
     /// Share of authenticated requests whose connection is reset without any response.
     pub rate_reset: f64,
+    /// Share of authenticated requests answered `503 Service Unavailable` by IIS (the
+    /// application pool's queue is full), an HTML page, before GP sees them.
+    pub rate_503: f64,
+    /// Share of authenticated requests delayed by a further `stall_ms` (a slow SQL query).
+    pub rate_stall: f64,
+    /// The delay of a stalled request.
+    pub stall_ms: u64,
+    /// Share of authenticated requests never answered: held (as a query that never returns)
+    /// until the client gives up, then the connection is dropped.
+    pub rate_hang: f64,
     /// The generator's seed (0 picks a fixed default).
     pub seed: u64,
 }
@@ -34,6 +45,12 @@ pub struct Decision {
     pub internal: bool,
     /// Reset the connection.
     pub reset: bool,
+    /// Answer IIS's 503.
+    pub unavailable: bool,
+    /// Extra delay before handling.
+    pub stall: Option<Duration>,
+    /// Never answer.
+    pub hang: bool,
 }
 
 /// The current faults and their generator, replaced together (the state the sandboxes share;
@@ -47,11 +64,21 @@ impl Draw for Decision {
         faults.seed
     }
 
-    /// Always two draws, so outcomes do not shift the sequence.
+    /// Always five draws, so outcomes do not shift the sequence.
     fn draw(faults: &Faults, rng: &mut XorShift) -> Decision {
         let internal = rng.hit(faults.rate_500);
         let reset = rng.hit(faults.rate_reset);
-        Decision { delay: Duration::from_millis(faults.slow_ms), internal, reset }
+        let unavailable = rng.hit(faults.rate_503);
+        let stall = rng.hit(faults.rate_stall);
+        let hang = rng.hit(faults.rate_hang);
+        Decision {
+            delay: Duration::from_millis(faults.slow_ms),
+            internal,
+            reset,
+            unavailable,
+            stall: stall.then(|| Duration::from_millis(faults.stall_ms)),
+            hang,
+        }
     }
 }
 
@@ -64,5 +91,7 @@ mod tests {
     #[test]
     fn deterministic_and_roughly_fair() {
         check_replays::<Decision>(Faults { rate_500: 0.5, seed: 7, ..Faults::default() }, |d| d.internal);
+        check_replays::<Decision>(Faults { rate_hang: 0.5, seed: 7, ..Faults::default() }, |d| d.hang);
+        check_replays::<Decision>(Faults { rate_503: 0.5, seed: 9, ..Faults::default() }, |d| d.unavailable);
     }
 }

@@ -8,7 +8,8 @@
 //! - the legacy SOAP 1.1 endpoint `POST /DynamicsGPWebServices/DynamicsGPService.asmx`
 //!   (`GET …?wsdl` serves the WSDL of the implemented subset): `GetCompanyList`,
 //!   `GetCustomerList`, `GetCustomerByKey`, `GetReceivablesInvoiceList`,
-//!   `GetReceivablesInvoiceByKey`, `GetSalesInvoiceList`, `GetSalesInvoiceByKey`. Dispatch on
+//!   `GetReceivablesInvoiceByKey`, `GetSalesInvoiceList`, `GetSalesInvoiceByKey`,
+//!   `GetChangedInternetAddressKeyList` (entity action tracking, below). Dispatch on
 //!   `SOAPAction` (`http://schemas.microsoft.com/dynamics/gp/2006/01/<Operation>`), requests
 //!   validated against the subset ([`check_soap_request`] exposes the same check), lists never
 //!   paged, WCF/GP-shaped `s:Fault`s;
@@ -23,6 +24,16 @@
 //!   `CREATDDT`; "no date" = `1900-01-01T00:00:00` (module `render`).
 //! - E-mail lives in `SY01200`; editing it does **not** bump the customer's timestamp, address
 //!   edits do (reference §3.1; module `model`).
+//! - Entity action tracking, which GP's `GetChanged…KeyList` methods read ("entity change
+//!   tracking must be enabled for this method to return valid results", Microsoft's method
+//!   pages): off in every company until enabled per business object and action — in process
+//!   `Admin::set_action_tracking(-1, "InternetAddress", &[Created, Updated, Deleted])`, over
+//!   HTTP `PUT /_sandbox/companies/-1/action-tracking/InternetAddress`. On a real install an
+//!   administrator enables it for the company; which tool does it is in no source at hand
+//!   (reference §8.4). Only actions made while tracking is on are logged, whatever made them;
+//!   a call finds nothing else, and no fault says tracking is off (Microsoft documents invalid
+//!   results, not an error). `GetChangedInternetAddressKeyList` returns one
+//!   `ChangedInternetAddressKey` per logged action, oldest first, not one per address.
 //! - Criteria: `From`/`To` inclusive and only together, `GreaterThan`/`LessThan` exclusive,
 //!   text case-insensitive; ambiguous or contradictory restrictions are a fault; every
 //!   `minOccurs=1` nil member of a nullable restriction must be sent (modules `criteria`,
@@ -68,7 +79,7 @@ pub use admin::{Admin, AdminError};
 pub use config::{DEFAULT_DOMAIN, DEFAULT_PASSWORD, DEFAULT_USER, SandboxConfig};
 pub use faults::Faults;
 pub use log::LoggedRequest;
-pub use model::{AddressInput, CustomerInput, InternetAddresses, InvoiceInput, LineInput};
+pub use model::{AddressInput, CustomerInput, DataModificationAction, InternetAddresses, InvoiceInput, LineInput};
 pub use seed::{SeedCompany, SeedCustomer, SeedFile, SeedInvoice, SeedMany, seed_many_customers};
 pub use server::{SOAP_PATH, Sandbox, parse_accounts, run_cli, run_with};
 

@@ -8,6 +8,13 @@
 //! - `SY01200` (internet addresses, where the e-mail lives): its own `DEX_ROW_TS` only. An
 //!   e-mail edit does **not** change the customer's timestamp — a connector that polls
 //!   customers by modified date will not see it (reference §0, §3.1).
+//! - Entity action tracking (what GP's `GetChanged…KeyList` methods read): off until enabled
+//!   per company, business object and action ([`Company::action_tracking`]); from then on every
+//!   tracked create, update or delete of an internet address is logged with its time, whatever
+//!   made it (GP's docs: "it doesn't matter where the action originates"). Actions before
+//!   tracking was enabled are not in the log, so a `GetChanged…` call then returns nothing for
+//!   them — "entity action tracking must be enabled for the GetChanged methods to return valid
+//!   results".
 //! - `RM20101` / `RM30101` (receivables open / history) plus `MC020102` (originating currency),
 //!   and `SOP30200` (posted sales invoices): one [`Invoice`] holds the RM and SOP sides of a
 //!   posted SOP invoice, which share the document number (reference §3.3).
@@ -16,7 +23,7 @@
 //! default SQL collation; values are stored trimmed (GP's `char` padding is a SQL artefact the
 //! web services trim away).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -190,6 +197,64 @@ pub struct InternetAddresses {
 
 /// The admin input form of [`InternetAddresses`].
 pub type InternetInput = InternetAddresses;
+
+/// GP's `DataModificationAction`: what entity action tracking logs about a business object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum DataModificationAction {
+    /// The object was created.
+    Created,
+    /// The object was updated.
+    Updated,
+    /// The object was deleted.
+    Deleted,
+}
+
+impl DataModificationAction {
+    /// GP's enumeration value (`Created`, `Updated`, `Deleted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataModificationAction::Created => "Created",
+            DataModificationAction::Updated => "Updated",
+            DataModificationAction::Deleted => "Deleted",
+        }
+    }
+}
+
+/// The business objects whose actions GP can track (Microsoft's "Overview of entity action
+/// tracking"). Only `InternetAddress` has its `GetChanged…KeyList` in the sandbox; the others
+/// are refused by the admin API rather than silently tracked into a log nothing reads.
+pub const TRACKABLE_OBJECTS: &[&str] = &[
+    "Currency",
+    "Customer",
+    "CustomerAddress",
+    "InternetAddress",
+    "Item",
+    "PriceLevel",
+    "Pricing",
+    "SalesInvoice",
+    "SalesOrder",
+    "Salesperson",
+    "ShippingMethod",
+    "TaxDetail",
+    "TaxScheduleDetail",
+    "UofMSchedule",
+];
+
+/// One tracked action on an internet-address row (`SY01200`): what
+/// `GetChangedInternetAddressKeyList` returns as a `ChangedInternetAddressKey`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InternetAddressAction {
+    /// What happened.
+    pub action: DataModificationAction,
+    /// When (UTC, SQL `datetime` precision): `LastModifiedDate`.
+    pub at: Timestamp,
+    /// `Master_Type` (`CUS` for customers): `InternetAddressType`.
+    pub master_type: &'static str,
+    /// `Master_ID` (the `CUSTNMBR`): `InternetAddressKey`.
+    pub master_id: String,
+    /// `ADRSCODE`: `AddressKey/Id`.
+    pub address_id: String,
+}
 
 /// A stored customer.
 #[derive(Clone, Debug)]
@@ -599,6 +664,10 @@ pub struct Company {
     pub invoices: BTreeMap<String, Invoice>,
     /// The next `MSTRNUMB`.
     pub next_master_number: i32,
+    /// Entity action tracking: the actions logged per business object (none until enabled).
+    pub action_tracking: BTreeMap<&'static str, BTreeSet<DataModificationAction>>,
+    /// The tracked actions on internet addresses, oldest first.
+    pub internet_address_actions: Vec<InternetAddressAction>,
 }
 
 impl Company {
@@ -613,6 +682,80 @@ impl Company {
             customers: BTreeMap::new(),
             invoices: BTreeMap::new(),
             next_master_number: 1,
+            action_tracking: BTreeMap::new(),
+            internet_address_actions: Vec::new(),
+        }
+    }
+
+    /// Whether `action` on `object` is tracked.
+    pub fn tracks(&self, object: &str, action: DataModificationAction) -> bool {
+        self.action_tracking.get(object).is_some_and(|actions| actions.contains(&action))
+    }
+
+    /// Writes a customer (creating or replacing it, see [`apply_customer`]) and logs the tracked
+    /// actions on its internet addresses.
+    pub fn put_customer(&mut self, input: CustomerInput, now: Timestamp) {
+        let k = key(&input.id);
+        let old = self.customers.remove(&k);
+        let new = apply_customer(old.as_deref(), input, now);
+        self.log_internet_address_actions(old.as_deref(), Some(&new), now);
+        self.customers.insert(k, Box::new(new));
+    }
+
+    /// Deletes a customer; its internet-address rows go with it (logged as deletes when
+    /// tracked).
+    pub fn remove_customer(&mut self, id: &str, now: Timestamp) -> Option<Box<Customer>> {
+        let old = self.customers.remove(&key(id))?;
+        self.log_internet_address_actions(Some(&old), None, now);
+        Some(old)
+    }
+
+    /// Compares a customer's `SY01200` rows before and after a write: a row that appears is
+    /// created, one whose values differ is updated, one that goes (with its address or alone)
+    /// is deleted. Only tracked actions are logged.
+    fn log_internet_address_actions(&mut self, old: Option<&Customer>, new: Option<&Customer>, now: Timestamp) {
+        let rows = |c: Option<&Customer>| -> Vec<(String, InternetAddresses)> {
+            c.map(|c| {
+                c.addresses
+                    .iter()
+                    .filter_map(|a| a.internet.as_deref().map(|(row, _)| (a.input.id.clone(), row.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        if !self.action_tracking.contains_key("InternetAddress") {
+            return;
+        }
+        let Some(master_id) = new.or(old).map(|c| c.input.id.clone()) else { return };
+        let (before, after) = (rows(old), rows(new));
+        let find = |rows: &[(String, InternetAddresses)], id: &str| {
+            rows.iter().find(|(a, _)| a.eq_ignore_ascii_case(id)).map(|(_, row)| row.clone())
+        };
+        let mut actions = Vec::new();
+        for (address_id, row) in &after {
+            match find(&before, address_id) {
+                None => actions.push((DataModificationAction::Created, address_id.clone())),
+                Some(previous) if previous != *row => {
+                    actions.push((DataModificationAction::Updated, address_id.clone()))
+                }
+                Some(_) => {}
+            }
+        }
+        for (address_id, _) in &before {
+            if find(&after, address_id).is_none() {
+                actions.push((DataModificationAction::Deleted, address_id.clone()));
+            }
+        }
+        for (action, address_id) in actions {
+            if self.tracks("InternetAddress", action) {
+                self.internet_address_actions.push(InternetAddressAction {
+                    action,
+                    at: now,
+                    master_type: "CUS",
+                    master_id: master_id.clone(),
+                    address_id,
+                });
+            }
         }
     }
 
@@ -819,6 +962,66 @@ mod tests {
         let mut input = c0.to_input();
         input.name = "Uno".into();
         assert_eq!(apply_customer(Some(&c0), input, t1).ts, t1);
+    }
+
+    #[test]
+    fn tracked_internet_address_actions_are_logged_and_nothing_else() {
+        use DataModificationAction::{Created, Deleted, Updated};
+        let (t0, t1, t2, t3) = (
+            ts("2024-01-01T00:00:00Z"),
+            ts("2024-02-01T00:00:00Z"),
+            ts("2024-03-01T00:00:00Z"),
+            ts("2024-04-01T00:00:00Z"),
+        );
+        let mut company = Company::new(-1, "Fabrikam, Inc.", "TWO");
+        // Untracked: nothing is logged, before or after the write.
+        company.put_customer(customer(), t0);
+        assert!(company.internet_address_actions.is_empty());
+        company.action_tracking.insert("InternetAddress", [Created, Updated, Deleted].into());
+        // An e-mail edit is an update of that address's row.
+        let mut input = company.customers["C1"].to_input();
+        input.addresses[0].internet.as_mut().unwrap().email_to = "b@example.com".into();
+        company.put_customer(input.clone(), t1);
+        // The same values again: no action. A city edit touches RM00102, not SY01200.
+        company.put_customer(input.clone(), t2);
+        input.addresses[0].city = "Boston".into();
+        company.put_customer(input.clone(), t2);
+        // A new address with an e-mail: created; the row removed from the first: deleted.
+        input.addresses[0].internet = None;
+        input.addresses.push(AddressInput {
+            id: "BILLING".into(),
+            internet: Some(InternetAddresses { email_to: "ap@example.com".into(), ..Default::default() }),
+            ..Default::default()
+        });
+        company.put_customer(validate_customer(input).unwrap(), t2);
+        company.remove_customer("c1", t3).unwrap();
+        let log: Vec<_> = company
+            .internet_address_actions
+            .iter()
+            .map(|a| (a.action, a.at, a.master_type, a.master_id.as_str(), a.address_id.as_str()))
+            .collect();
+        assert_eq!(
+            log,
+            [
+                (Updated, t1, "CUS", "C1", "PRIMARY"),
+                (Created, t2, "CUS", "C1", "BILLING"),
+                (Deleted, t2, "CUS", "C1", "PRIMARY"),
+                (Deleted, t3, "CUS", "C1", "BILLING"),
+            ]
+        );
+        // Tracking only updates: creates and deletes go unlogged.
+        company.action_tracking.insert("InternetAddress", [Updated].into());
+        company.internet_address_actions.clear();
+        company.put_customer(customer(), t3);
+        company.remove_customer("C1", t3).unwrap();
+        assert!(company.internet_address_actions.is_empty());
+        // The customer's own stamp never moves for an e-mail edit (the reason for all this).
+        company.put_customer(customer(), t0);
+        let mut input = company.customers["C1"].to_input();
+        input.addresses[0].internet.as_mut().unwrap().email_to = "c@example.com".into();
+        company.put_customer(input, t1);
+        assert_eq!(company.customers["C1"].ts, t0);
+        assert_eq!(company.internet_address_actions.len(), 1);
     }
 
     #[test]

@@ -207,6 +207,11 @@ pub static TYPES: &[TypeDef] = &[
         ],
     ),
     enumeration("gp:SalesDocumentType", &["Quote", "Order", "Invoice", "Return", "Backorder", "Fulfillment Order"]),
+    enumeration("gp:DataModificationAction", &["Created", "Updated", "Deleted"]),
+    seq(
+        "gp:RestrictionOfNullableOfDataModificationAction",
+        &[nil1("EqualValue", "gp:DataModificationAction"), nil1("NotEqualValue", "gp:DataModificationAction")],
+    ),
     // --- gp: criteria (schema order from reference §2.4) ---
     seq(
         "gp:CompanyCriteria",
@@ -269,6 +274,26 @@ pub static TYPES: &[TypeDef] = &[
         ],
     ),
     ext("gp:SalesInvoiceCriteria", "gp:SalesDocumentCriteriaBase", &[]),
+    // Entity action tracking (`GetChanged…KeyList`): `BaseChangedKeyCriteria` (LastModifiedDate,
+    // Action), then the object's own restrictions, in the order of the legacy WSDL's
+    // `InternetAddressKeyChangedCriteria` (JAX-WS stubs generated from it: InternetAddressType,
+    // InternetAddressKeyId, AddressKeyId). No `Scope`: the changed-key criteria have none.
+    seq(
+        "gp:BaseChangedKeyCriteria",
+        &[
+            opt("LastModifiedDate", "gp:BetweenRestrictionOfNullableOfDateTime"),
+            opt("Action", "gp:RestrictionOfNullableOfDataModificationAction"),
+        ],
+    ),
+    ext(
+        "gp:InternetAddressKeyChangedCriteria",
+        "gp:BaseChangedKeyCriteria",
+        &[
+            opt("InternetAddressType", "gp:BetweenRestrictionOfString"),
+            opt("InternetAddressKeyId", "gp:BetweenRestrictionOfString"),
+            opt("AddressKeyId", "gp:BetweenRestrictionOfString"),
+        ],
+    ),
     // --- gp: keys ---
     ext("gp:CustomerKey", "d:Key", ID_KEY),
     ext(
@@ -303,6 +328,36 @@ pub static TYPES: &[TypeDef] = &[
         ],
     ),
     ext("gp:CurrencyKey", "d:Key", &[opt("ISOCode", "xs:string")]),
+    ext("gp:AddressKey", "d:Key", &[opt("Id", "xs:string")]),
+    // Changed keys: `ChangedBusinessObjectKey` (LastModifiedDate, LastModifiedBy — "not
+    // implemented", so never sent —, Action) → `ChangedBusinessObjectGreatPlainsKey` (CompanyKey;
+    // abstract) → the object's key fields.
+    TypeDef {
+        name: "gp:ChangedBusinessObjectKey",
+        base: None,
+        is_abstract: true,
+        body: Body::Seq(&[
+            req("LastModifiedDate", "xs:dateTime"),
+            opt("LastModifiedBy", "xs:string"),
+            req("Action", "gp:DataModificationAction"),
+        ]),
+    },
+    TypeDef {
+        name: "gp:ChangedBusinessObjectGreatPlainsKey",
+        base: Some("gp:ChangedBusinessObjectKey"),
+        is_abstract: true,
+        body: Body::Seq(&[opt("CompanyKey", "d:CompanyKey")]),
+    },
+    ext(
+        "gp:ChangedInternetAddressKey",
+        "gp:ChangedBusinessObjectGreatPlainsKey",
+        &[
+            opt("InternetAddressType", "xs:string"),
+            opt("InternetAddressKey", "xs:string"),
+            opt("AddressKey", "gp:AddressKey"),
+        ],
+    ),
+    seq("gp:ArrayOfChangedInternetAddressKey", &[many("ChangedInternetAddressKey", "gp:ChangedInternetAddressKey")]),
     // --- gp: values ---
     TypeDef { name: "gp:Amount", base: None, is_abstract: true, body: Body::Seq(&[]) },
     ext(
@@ -630,6 +685,15 @@ pub static OPERATIONS: &[Operation] = &[
         param_type: "gp:SalesDocumentKey",
         result_type: "gp:SalesInvoice",
         contract: "ISales",
+    },
+    // Microsoft's method page lists only the "Dynamics GP" interface (no "Sales"), hence the
+    // contract name; inferred, not captured.
+    Operation {
+        name: "GetChangedInternetAddressKeyList",
+        param: "criteria",
+        param_type: "gp:InternetAddressKeyChangedCriteria",
+        result_type: "gp:ArrayOfChangedInternetAddressKey",
+        contract: "IDynamicsGP",
     },
 ];
 

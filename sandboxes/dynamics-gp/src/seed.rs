@@ -463,8 +463,7 @@ pub fn seed_many_customers(admin: &Admin, company_id: i32, n: usize) {
             }],
             ..Default::default()
         };
-        let stored = model::apply_customer(None, input, now);
-        company.customers.insert(key(&stored.input.id), Box::new(stored));
+        company.put_customer(input, now);
     }
 }
 

@@ -39,6 +39,10 @@ const BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// The SOAP endpoint path (matched case-insensitively, as IIS/HTTP.sys does).
 pub const SOAP_PATH: &str = "/DynamicsGPWebServices/DynamicsGPService.asmx";
 
+/// How long a never-answered request is held (longer than any sane client timeout; IIS's own
+/// request limit is 110 s).
+const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A running sandbox. Dropping it stops the server too; [`Sandbox::shutdown`] also waits.
 pub struct Sandbox {
     /// The state shared with the server and the admin handle.
@@ -335,6 +339,20 @@ async fn handle(
     let decision = shared.faults.decide();
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
+    }
+    if let Some(stall) = decision.stall {
+        tokio::time::sleep(stall).await;
+    }
+    if decision.hang {
+        // Logged first: the client gives up (and the connection goes) long before the end.
+        entry.log(&shared, 0, Value::Null, Some("never answered (injected)".into()));
+        tokio::time::sleep(HANG).await;
+        kill.store(true, Ordering::SeqCst);
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    if decision.unavailable {
+        entry.log(&shared, 503, Value::Null, Some("503 (injected)".into()));
+        return Ok(html(503, "Service Unavailable"));
     }
     if decision.reset {
         kill.store(true, Ordering::SeqCst);

@@ -14,6 +14,10 @@
 //! 6. Criteria must be unambiguous (see [`crate::criteria`]) → else a GP `s:Client` fault;
 //!    `Get…ByKey` of a missing key → "Business object not found.".
 //!
+//! `GetChangedInternetAddressKeyList` goes through the same checks (its criteria have no
+//! `Scope`, so one is refused as an unexpected element) and reads the company's log of tracked
+//! actions (`crate::model`), which is empty until tracking is enabled.
+//!
 //! Faults are HTTP 500 with `s:Fault` (faultcode, faultstring `xml:lang="en-US"`) and, for
 //! service-level errors, WCF's `ExceptionDetail` (System.ServiceModel data contract: HelpLink,
 //! InnerException, Message, StackTrace, Type) under `detail`, i.e. what GP's service host sends
@@ -28,7 +32,7 @@ use serde_json::Value;
 
 use crate::body::Body;
 use crate::criteria::{self, Criteria, Val};
-use crate::model::{Company, Customer, Invoice, key};
+use crate::model::{Company, Customer, InternetAddressAction, Invoice, key};
 use crate::render::{self, Ctx};
 use crate::schema::{self, Operation};
 use crate::state::Shared;
@@ -323,6 +327,18 @@ fn sales_value(inv: &Invoice, field: &str) -> Option<Val> {
     }
 }
 
+/// A tracked internet-address action's value of an `InternetAddressKeyChangedCriteria` field.
+fn internet_address_action_value(a: &InternetAddressAction, field: &str) -> Option<Val> {
+    match field {
+        "LastModifiedDate" => Some(Val::Date(a.at)),
+        "Action" => s(a.action.as_str()),
+        "InternetAddressType" => s(a.master_type),
+        "InternetAddressKeyId" => s(&a.master_id),
+        "AddressKeyId" => s(&a.address_id),
+        _ => None,
+    }
+}
+
 fn parse_criteria(node: roxmltree::Node, op: &Operation) -> Result<Criteria, Fault> {
     let criteria_node = xml::child(node, GP, "criteria").expect("validated");
     criteria::parse(criteria_node, op.param_type).map_err(|m| Fault::client(format!("The criteria is not valid. {m}")))
@@ -486,6 +502,26 @@ fn execute(shared: &Arc<Shared>, op: &Operation, node: roxmltree::Node) -> Resul
             } else {
                 Ok(single(op, |out| render::receivables_invoice(out, c, inv, ctx)))
             }
+        }
+        "GetChangedInternetAddressKeyList" => {
+            // Every tracked action in the interval, one key each, oldest first (the log as GP's
+            // tracking writes it; a caller de-duplicates). Nothing for actions made while
+            // tracking was off: see `model`.
+            let company = company_required(shared, context.company)?;
+            let criteria = parse_criteria(node, op)?;
+            let db = shared.db();
+            let matching: Vec<&InternetAddressAction> = db[&company]
+                .internet_address_actions
+                .iter()
+                .filter(|a| criteria.matches(|f| internet_address_action_value(a, f)))
+                .collect();
+            Ok(single(op, |out| {
+                out.open("GetChangedInternetAddressKeyListResult");
+                for a in matching {
+                    render::changed_internet_address_key(out, a);
+                }
+                out.close("GetChangedInternetAddressKeyListResult");
+            }))
         }
         _ => Err(Fault::action_not_supported(&format!("{GP}/{}", op.name))),
     }

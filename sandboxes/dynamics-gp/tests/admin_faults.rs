@@ -41,6 +41,18 @@ async fn http_admin_changes_customers_and_invoices_without_auth_or_logging() {
     let (status, _) =
         admin_call(&sandbox, "PATCH", "/_sandbox/companies/-1/customers/NEWCUST0001", json!({"name": "Renamed"})).await;
     assert_eq!(status, 200);
+    // Entity action tracking over HTTP: on for internet addresses, refused for the rest.
+    let tracking = "/_sandbox/companies/-1/action-tracking";
+    let (status, _) =
+        admin_call(&sandbox, "PUT", &format!("{tracking}/InternetAddress"), json!({"actions": ["Updated"]})).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin_call(&sandbox, "GET", tracking, Value::Null).await.1, json!({"InternetAddress": ["Updated"]}));
+    let (status, _) =
+        admin_call(&sandbox, "PUT", &format!("{tracking}/InternetAddress"), json!({"actions": ["Touched"]})).await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        admin_call(&sandbox, "PUT", &format!("{tracking}/Customer"), json!({"actions": ["Updated"]})).await;
+    assert_eq!(status, 400);
     let (status, _) = admin_call(
         &sandbox,
         "PUT",
@@ -49,6 +61,7 @@ async fn http_admin_changes_customers_and_invoices_without_auth_or_logging() {
     )
     .await;
     assert_eq!(status, 200);
+    assert_eq!(sandbox.admin().action_tracking(-1).unwrap(), json!({"InternetAddress": ["Updated"]}));
     let (_, customers) = admin_call(&sandbox, "GET", "/_sandbox/companies/-1/customers", Value::Null).await;
     let new = customers.as_array().unwrap().iter().find(|c| c["CUSTNMBR"] == "NEWCUST0001").unwrap();
     assert_eq!(new["CUSTNAME"], "Renamed");

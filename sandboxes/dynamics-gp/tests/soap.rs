@@ -224,6 +224,175 @@ async fn email_edits_do_not_bump_the_customer_but_address_edits_do() {
     assert!(modified > since_text, "{modified} > {since_text}");
 }
 
+fn changed_internet_addresses(criteria: &str) -> String {
+    envelope(
+        "GetChangedInternetAddressKeyList",
+        &format!("<gp:criteria>{criteria}</gp:criteria>"),
+        Some(-1),
+        "Transactional",
+    )
+}
+
+/// `(LastModifiedDate, Action, InternetAddressType, InternetAddressKey, AddressKey/Id)` of each
+/// `ChangedInternetAddressKey`, in order.
+fn changed_keys(body: &str) -> Vec<(String, String, String, String, String)> {
+    let doc = roxmltree::Document::parse(body).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name((GP, "ChangedInternetAddressKey")))
+        .map(|k| {
+            let text = |path: &[&str]| {
+                let mut node = Some(k);
+                for name in path {
+                    node = node.and_then(|n| n.children().find(|c| c.has_tag_name((GP, *name))));
+                }
+                node.and_then(|n| n.text()).unwrap_or("").to_string()
+            };
+            (
+                text(&["LastModifiedDate"]),
+                text(&["Action"]),
+                text(&["InternetAddressType"]),
+                text(&["InternetAddressKey"]),
+                text(&["AddressKey", "Id"]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn changed_internet_address_keys_need_tracking_and_report_email_edits() {
+    use sandbox_dynamics_gp::DataModificationAction::{Created, Deleted, Updated};
+    let sandbox = start().await;
+    let admin = sandbox.admin();
+    let mut conn = authed(&sandbox).await;
+    let customers = "<gp:InternetAddressType><gp:EqualValue>CUS</gp:EqualValue></gp:InternetAddressType>";
+    let since = sandbox_ts(admin.now());
+    let after = |ts: &str| format!("{}{customers}", date_restriction("LastModifiedDate", "GreaterThan", ts));
+
+    // Tracking is off: an e-mail edit leaves no trace, and the call says nothing about it.
+    admin.advance_clock(std::time::Duration::from_secs(60));
+    admin.set_email(-1, "AARONFIT0001", None, "untracked@aaronfitz.example").unwrap();
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(&after(&since))).await;
+    ok(&r);
+    assert!(changed_keys(&r.body).is_empty(), "{}", r.body);
+    assert_eq!(admin.action_tracking(-1).unwrap(), serde_json::json!({}));
+
+    // Tracked from now on: each action once, with its time, whatever made it.
+    admin.set_action_tracking(-1, "InternetAddress", &[Created, Updated, Deleted]).unwrap();
+    admin.advance_clock(std::time::Duration::from_secs(60));
+    admin.set_email(-1, "AARONFIT0001", None, "new@aaronfitz.example").unwrap();
+    let edited = sandbox_ts(admin.now());
+    admin.advance_clock(std::time::Duration::from_secs(60));
+    admin.set_email(-1, "BAKERSEM0001", None, "baker@new.example").unwrap();
+    admin.update_customer(-1, "BAKERSEM0001", |c| c.addresses[0].city = "Elsewhere".into()).unwrap();
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(&after(&since))).await;
+    ok(&r);
+    let keys = changed_keys(&r.body);
+    let who: Vec<_> = keys.iter().map(|k| (k.1.as_str(), k.2.as_str(), k.3.as_str(), k.4.as_str())).collect();
+    assert_eq!(
+        who,
+        [("Updated", "CUS", "AARONFIT0001", "PRIMARY"), ("Updated", "CUS", "BAKERSEM0001", "PRIMARY")],
+        "an address edit is not an internet-address action"
+    );
+    assert_eq!(keys[0].0, edited, "the action's time: UTC, no offset");
+    // GreaterThan is exclusive, like every restriction here.
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(&after(&keys[0].0))).await;
+    assert_eq!(changed_keys(&r.body).iter().map(|k| k.3.as_str()).collect::<Vec<_>>(), ["BAKERSEM0001"]);
+    // The other restrictions: Action, the customer (InternetAddressKeyId) and the address.
+    let deleted = format!(
+        r#"<gp:Action><gp:EqualValue>Deleted</gp:EqualValue><gp:NotEqualValue xsi:nil="true"/></gp:Action>{customers}"#
+    );
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(&deleted)).await;
+    ok(&r);
+    assert!(changed_keys(&r.body).is_empty());
+    let aaron = format!(
+        "{customers}<gp:InternetAddressKeyId><gp:EqualValue>aaronfit0001</gp:EqualValue></gp:InternetAddressKeyId><gp:AddressKeyId><gp:EqualValue>PRIMARY</gp:EqualValue></gp:AddressKeyId>"
+    );
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(&aaron)).await;
+    assert_eq!(changed_keys(&r.body).len(), 1, "{}", r.body);
+    let vendors = "<gp:InternetAddressType><gp:EqualValue>VEN</gp:EqualValue></gp:InternetAddressType>";
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(vendors)).await;
+    assert!(changed_keys(&r.body).is_empty());
+    // A deleted customer takes its internet addresses with it.
+    admin
+        .upsert_customer(
+            -1,
+            sandbox_dynamics_gp::CustomerInput {
+                id: "GONE0001".into(),
+                name: "Gone".into(),
+                addresses: vec![sandbox_dynamics_gp::AddressInput {
+                    internet: Some(sandbox_dynamics_gp::InternetAddresses {
+                        email_to: "gone@example.com".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    admin.delete_customer(-1, "GONE0001").unwrap();
+    let gone = "<gp:InternetAddressKeyId><gp:EqualValue>GONE0001</gp:EqualValue></gp:InternetAddressKeyId>";
+    let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &changed_internet_addresses(gone)).await;
+    let actions: Vec<_> = changed_keys(&r.body).into_iter().map(|k| k.1).collect();
+    assert_eq!(actions, ["Created", "Deleted"]);
+
+    // Strict like the other operations: no Scope here, schema order, a company, real dates.
+    for (body, code) in [
+        (changed_internet_addresses(&format!("{}{ALL}", after(&since))), "a:DeserializationFailed"),
+        (
+            changed_internet_addresses(&format!(
+                "{customers}{}",
+                date_restriction("LastModifiedDate", "GreaterThan", &since)
+            )),
+            "a:DeserializationFailed",
+        ),
+        (
+            changed_internet_addresses(&date_restriction("LastModifiedDate", "GreaterThan", "2024-01-01")),
+            "a:DeserializationFailed",
+        ),
+        (
+            changed_internet_addresses(
+                "<gp:Action><gp:EqualValue>Touched</gp:EqualValue><gp:NotEqualValue xsi:nil=\"true\"/></gp:Action>",
+            ),
+            "a:DeserializationFailed",
+        ),
+        (
+            changed_internet_addresses(
+                "<gp:InternetAddressType><gp:EqualValue>CUS</gp:EqualValue><gp:GreaterThan>A</gp:GreaterThan></gp:InternetAddressType>",
+            ),
+            "s:Client",
+        ),
+        (
+            envelope(
+                "GetChangedInternetAddressKeyList",
+                &format!("<gp:criteria>{customers}</gp:criteria>"),
+                None,
+                "Transactional",
+            ),
+            "s:Client",
+        ),
+        (
+            envelope(
+                "GetChangedInternetAddressKeyList",
+                &format!("<gp:criteria>{customers}</gp:criteria>"),
+                Some(7),
+                "Transactional",
+            ),
+            "s:Client",
+        ),
+    ] {
+        let r = soap(&mut conn, "GetChangedInternetAddressKeyList", &body).await;
+        assert_eq!(r.status, 500, "{body}");
+        assert_eq!(fault(&r).0, code, "{body}\n{}", r.body);
+        assert_eq!(check_soap_request(&body).is_err(), code == "a:DeserializationFailed", "{body}");
+    }
+    // The admin refuses what the sandbox does not track rather than pretend.
+    assert!(admin.set_action_tracking(-1, "Customer", &[Updated]).is_err());
+    assert!(admin.set_action_tracking(-1, "Mailbox", &[Updated]).is_err());
+    admin.set_action_tracking(-1, "InternetAddress", &[]).unwrap();
+    assert_eq!(admin.action_tracking(-1).unwrap(), serde_json::json!({}));
+}
+
 /// A timestamp as a criteria value (UTC wall time, no offset).
 fn sandbox_ts(ts: jiff::Timestamp) -> String {
     ts.to_zoned(jiff::tz::TimeZone::UTC).datetime().to_string()
@@ -503,6 +672,7 @@ async fn wsdl_lists_the_operations_with_their_actions() {
         "GetReceivablesInvoiceByKey",
         "GetSalesInvoiceList",
         "GetSalesInvoiceByKey",
+        "GetChangedInternetAddressKeyList",
     ] {
         assert!(actions.contains(&format!("{GP}/{op}").as_str()), "{op}");
     }

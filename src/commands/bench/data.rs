@@ -26,12 +26,48 @@ impl Dice {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Dennis", "Radia", "John",
-    "Hedy", "Claude", "Katherine", "Tim", "Sophie", "Linus", "Anita", "Guido",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "John",
+    "Hedy",
+    "Claude",
+    "Katherine",
+    "Tim",
+    "Sophie",
+    "Linus",
+    "Anita",
+    "Guido",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Ritchie",
-    "Perlman", "McCarthy", "Lamarr", "Shannon", "Johnson", "Berners Lee", "Wilson", "Torvalds", "Borg", "van Rossum",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "McCarthy",
+    "Lamarr",
+    "Shannon",
+    "Johnson",
+    "Berners Lee",
+    "Wilson",
+    "Torvalds",
+    "Borg",
+    "van Rossum",
 ];
 const TOWNS: &[(&str, &str, &str)] = &[
     ("Atlanta", "GA", "30303"),
@@ -45,8 +81,20 @@ const TOWNS: &[(&str, &str, &str)] = &[
 ];
 const STREETS: &[&str] = &["Market St", "Harbor Way", "Mill Rd", "Orchard Ave", "Vine St", "Station Rd", "Elm St"];
 const GOODS: &[&str] = &[
-    "Olive Oil 500ml", "Aged Balsamic", "Parmigiano 1kg", "Manchego", "Smoked Paprika", "Saffron 2g", "Truffle Salt",
-    "Coffee Beans 1kg", "Darjeeling Tea", "Dark Chocolate", "Wildflower Honey", "Anchovies", "Crackers", "Fig Jam",
+    "Olive Oil 500ml",
+    "Aged Balsamic",
+    "Parmigiano 1kg",
+    "Manchego",
+    "Smoked Paprika",
+    "Saffron 2g",
+    "Truffle Salt",
+    "Coffee Beans 1kg",
+    "Darjeeling Tea",
+    "Dark Chocolate",
+    "Wildflower Honey",
+    "Anchovies",
+    "Crackers",
+    "Fig Jam",
 ];
 
 /// A GUID-shaped id, unique per (kind, n).
@@ -61,7 +109,7 @@ pub fn customer_fields(n: usize, dice: &mut Dice) -> Value {
     let (city, state, zip) = TOWNS[dice.below(TOWNS.len())];
     let street = format!("{} {}", 1 + dice.below(900), dice.pick(STREETS));
     let phone = format!("+1 555 01{:02} {:04}", n % 100, n % 10_000);
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         let shop = format!("{last} Provisions {n}");
         let domain = last.to_lowercase().replace(' ', "");
         json!({"type": "Company", "displayName": shop, "email": format!("Orders{n}@{domain}.example"),
@@ -146,9 +194,9 @@ pub fn invoice(n: usize, lines: usize, customers: usize, dice: &mut Dice) -> Val
         6..=8 => "Paid",
         _ => "Canceled",
     };
-    let currency = if n % 7 == 0 { "EUR" } else { "" };
+    let currency = if n.is_multiple_of(7) { "EUR" } else { "" };
     let (city, state, zip) = (buyer["city"].clone(), buyer["state"].clone(), buyer["postalCode"].clone());
-    json!({
+    let mut header = json!({
         "@odata.etag": format!("W/\"JzQ0O0ludm9pY2V7{n}\""), "id": id, "number": format!("PS-INV{:06}", 100_000 + n),
         "externalDocumentNumber": "", "invoiceDate": format!("2026-{:02}-{:02}", 1 + n % 12, 1 + n % 28),
         "postingDate": format!("2026-{:02}-{:02}", 1 + n % 12, 1 + n % 28), "dueDate": "2026-12-31",
@@ -158,6 +206,8 @@ pub fn invoice(n: usize, lines: usize, customers: usize, dice: &mut Dice) -> Val
         "sellToAddressLine1": buyer["addressLine1"], "sellToAddressLine2": "", "sellToCity": city, "sellToCountry": "US",
         "sellToState": state, "sellToPostCode": zip, "billToAddressLine1": buyer["addressLine1"], "billToAddressLine2": "",
         "billToCity": city, "billToCountry": "US", "billToState": state, "billToPostCode": zip,
+    });
+    let rest = json!({
         "shipToAddressLine1": buyer["addressLine1"], "shipToAddressLine2": "", "shipToCity": city, "shipToCountry": "US",
         "shipToState": state, "shipToPostCode": zip, "currencyId": "00000000-0000-0000-0000-000000000000",
         "currencyCode": currency, "orderId": "00000000-0000-0000-0000-000000000000", "orderNumber": "",
@@ -168,7 +218,11 @@ pub fn invoice(n: usize, lines: usize, customers: usize, dice: &mut Dice) -> Val
         "totalTaxAmount": money(tax_total), "totalAmountIncludingTax": money(excl_total + tax_total), "status": status,
         "lastModifiedDateTime": format!("2026-10-{:02}T{:02}:{:02}:00Z", 1 + n % 28, n % 24, n % 60),
         "phoneNumber": buyer["phoneNumber"], "email": buyer["email"], "salesInvoiceLines": items,
-    })
+    });
+    if let (Some(h), Value::Object(r)) = (header.as_object_mut(), rest) {
+        h.extend(r);
+    }
+    header
 }
 
 #[cfg(test)]

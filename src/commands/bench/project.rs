@@ -117,9 +117,11 @@ pub fn me(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, Stri
     if out.status.success() { Ok(text) } else { Err(format!("`ml-connector {}` failed: {text}", args.join(" "))) }
 }
 
-/// This binary.
+/// This binary, as it was when the bench started: a rebuild that replaces the file meanwhile
+/// leaves `/proc/self/exe` pointing at a deleted file, while its path still runs.
 pub fn exe() -> Result<PathBuf, String> {
-    std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))
+    static EXE: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))).clone()
 }
 
 /// A fresh working directory under `base` (or the system's temp dir), removed on drop unless
@@ -133,7 +135,9 @@ impl WorkDir {
     pub fn new(base: Option<&Path>, name: &str) -> Result<WorkDir, String> {
         let (root, keep) = match base {
             Some(b) => (b.to_path_buf(), true),
-            None => (std::env::temp_dir().join(format!("ml-connector-bench-{}", engine::executor::new_run_id())), false),
+            None => {
+                (std::env::temp_dir().join(format!("ml-connector-bench-{}", engine::executor::new_run_id())), false)
+            }
         };
         let path = root.join(name);
         if path.exists() {

@@ -39,7 +39,7 @@ pub fn table(rows: &[Vec<String>]) {
         let mut line = String::from("   ");
         for (c, cell) in row.iter().enumerate() {
             // Numbers (and ratios) right-aligned, words left-aligned.
-            let numeric = c > 0 && cell.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-');
+            let numeric = c > 0 && is_number(cell);
             if numeric {
                 let _ = write!(line, "{cell:>w$}  ", w = widths[c]);
             } else {
@@ -51,6 +51,12 @@ pub fn table(rows: &[Vec<String>]) {
             println!("   {}", "-".repeat(widths.iter().map(|w| w + 2).sum::<usize>().saturating_sub(2)));
         }
     }
+}
+
+/// A number, possibly with its unit (`1,234`, `0.52 s`, `1.10×`, `12.5 MiB`), or `-`.
+fn is_number(cell: &str) -> bool {
+    let bare = ["×", " s", " ms", " MiB"].iter().fold(cell, |c, unit| c.strip_suffix(unit).unwrap_or(c));
+    !bare.is_empty() && bare.chars().all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '.' || ch == '-')
 }
 
 /// `n` per second over `elapsed`.
@@ -68,7 +74,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -23,20 +23,20 @@ pub struct BcVolume {
 
 /// Starts a Mailchimp sandbox with the real limits (10 connections) and batches moving a state
 /// every `batch_step`.
-pub async fn mailchimp(batch_step: Duration) -> Result<sandbox_mailchimp::Sandbox, String> {
+pub async fn start_mailchimp(batch_step: Duration) -> Result<sandbox_mailchimp::Sandbox, String> {
     let config = sandbox_mailchimp::SandboxConfig { batch_step, ..Default::default() };
     sandbox_mailchimp::Sandbox::start(config, any()).await.map_err(|e| format!("Mailchimp sandbox: {e}"))
 }
 
 /// Starts a Business Central sandbox with the real limits (5 requests processed at once per
 /// user, 95 queued).
-pub async fn business_central() -> Result<sandbox_business_central::Sandbox, String> {
+pub async fn start_business_central() -> Result<sandbox_business_central::Sandbox, String> {
     let config = sandbox_business_central::SandboxConfig::default();
     sandbox_business_central::Sandbox::start(config, any()).await.map_err(|e| format!("Business Central sandbox: {e}"))
 }
 
 /// Starts a Dynamics GP sandbox.
-pub async fn dynamics_gp() -> Result<sandbox_dynamics_gp::Sandbox, String> {
+pub async fn start_dynamics_gp() -> Result<sandbox_dynamics_gp::Sandbox, String> {
     let config = sandbox_dynamics_gp::SandboxConfig::default();
     sandbox_dynamics_gp::Sandbox::start(config, any()).await.map_err(|e| format!("Dynamics GP sandbox: {e}"))
 }
@@ -55,7 +55,7 @@ fn check(what: &str, answer: Value) -> Result<Value, String> {
 /// Seeds customers, items and posted invoices (each of `lines` item lines). The virtual clock
 /// moves a minute per customer and item and twenty seconds per invoice, as if the data had
 /// accumulated over weeks. Prints how long it took.
-pub fn business_central(admin: &sandbox_business_central::Admin, volume: BcVolume) -> Result<(), String> {
+pub fn seed_business_central(admin: &sandbox_business_central::Admin, volume: BcVolume) -> Result<(), String> {
     let started = Instant::now();
     let company = admin.company_id(BC_COMPANY).ok_or("the Business Central sandbox has no CRONUS company")?;
     let mut dice = Dice::new(0x5EED_BE4C);
@@ -78,7 +78,8 @@ pub fn business_central(admin: &sandbox_business_central::Admin, volume: BcVolum
         let lines: Vec<Value> = (0..volume.lines)
             .map(|_| json!({"lineType": "Item", "itemId": items[dice.below(items.len())], "quantity": 1 + dice.below(12)}))
             .collect();
-        let invoice = check("an invoice", admin.create_sales_invoice(&company, json!({"customerId": customer}), lines))?;
+        let invoice =
+            check("an invoice", admin.create_sales_invoice(&company, json!({"customerId": customer}), lines))?;
         check("a posting", admin.post_sales_invoice(&company, invoice["id"].as_str().unwrap_or_default()))?;
         admin.advance_clock(Duration::from_secs(20));
     }
@@ -97,7 +98,7 @@ pub fn business_central(admin: &sandbox_business_central::Admin, volume: BcVolum
 pub const GP_COMPANY: i32 = 3;
 
 /// Adds a company to the GP sandbox with `n` bulk customers.
-pub fn dynamics_gp_customers(admin: &sandbox_dynamics_gp::Admin, n: usize) -> Result<(), String> {
+pub fn seed_gp_customers(admin: &sandbox_dynamics_gp::Admin, n: usize) -> Result<(), String> {
     admin.add_company(GP_COMPANY, "Bench", "BNCH").map_err(|e| e.to_string())?;
     sandbox_dynamics_gp::seed_many_customers(admin, GP_COMPANY, n);
     Ok(())

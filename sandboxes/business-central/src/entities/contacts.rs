@@ -54,6 +54,7 @@ pub(crate) fn create(co: &mut Company, tx: &mut Tx, body: &Value) -> Result<Stri
             if co.contacts.values().any(|c| c.str("number") == n) {
                 return Err(ApiError::same_key("Contact", "No.", n));
             }
+            co.explicit_numbers.insert(n.to_string());
             n.to_string()
         }
         None => co.next_number("contact"),
@@ -85,9 +86,11 @@ pub(crate) fn update(co: &mut Company, tx: &mut Tx, id: &str, body: &Value) -> R
     check_email(body.fields.get("email").and_then(Value::as_str).unwrap_or(""))?;
     if let Some(n) = body.fields.get("number").and_then(Value::as_str)
         && n != current["number"]
-        && co.contacts.values().any(|c| c.str("number") == n)
     {
-        return Err(ApiError::same_key("Contact", "No.", n));
+        if co.contacts.values().any(|c| c.str("number") == n) {
+            return Err(ApiError::same_key("Contact", "No.", n));
+        }
+        co.explicit_numbers.insert(n.to_string());
     }
     let company = co.id.clone();
     let Some(record) = co.contacts.get_mut(id) else { return Err(ApiError::segment_not_found("contacts")) };

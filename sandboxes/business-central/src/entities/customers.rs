@@ -33,6 +33,7 @@ pub(crate) fn create(co: &mut Company, tx: &mut Tx, body: &Value) -> Result<Stri
             if co.customers.values().any(|c| c.str("number") == n) {
                 return Err(ApiError::same_key("Customer", "No.", n));
             }
+            co.explicit_numbers.insert(n.to_string());
             n.to_string()
         }
         None => co.next_number("customer"),
@@ -82,6 +83,7 @@ pub(crate) fn update_fields(
         if co.customers.values().any(|c| c.str("number") == n) {
             return Err(ApiError::same_key("Customer", "No.", n));
         }
+        co.explicit_numbers.insert(n.clone());
     }
     let company = co.id.clone();
     let Some(record) = co.customers.get_mut(id) else { return Err(ApiError::segment_not_found("customers")) };

@@ -23,6 +23,7 @@ pub(crate) fn create(co: &mut Company, tx: &mut Tx, body: &Value) -> Result<Stri
             if co.items.values().any(|i| i.str("number") == n) {
                 return Err(ApiError::same_key("Item", "No.", n));
             }
+            co.explicit_numbers.insert(n.to_string());
             n.to_string()
         }
         None => co.next_number("item"),
@@ -48,6 +49,7 @@ pub(crate) fn update(co: &mut Company, tx: &mut Tx, id: &str, body: &Value) -> R
         if co.items.values().any(|i| i.str("number") == n) {
             return Err(ApiError::same_key("Item", "No.", n));
         }
+        co.explicit_numbers.insert(n.to_string());
     }
     let company = co.id.clone();
     let Some(record) = co.items.get_mut(id) else { return Err(ApiError::segment_not_found("items")) };

@@ -15,7 +15,7 @@ pub(crate) mod customers;
 pub(crate) mod items;
 pub(crate) mod sales_invoices;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -62,8 +62,14 @@ impl Record {
 
     /// All properties of `ty` by name.
     pub(crate) fn view(&self, ty: &EntityType) -> Map<String, Value> {
+        self.view_of(ty, |_| true)
+    }
+
+    /// The view restricted to the properties `keep` names (a listing filters and orders on a
+    /// few; only the rows of the page need all of them).
+    pub(crate) fn view_of(&self, ty: &EntityType, keep: impl Fn(&str) -> bool) -> Map<String, Value> {
         let mut view = Map::new();
-        for prop in ty.props {
+        for prop in ty.props.iter().filter(|p| keep(p.name)) {
             let value = match prop.name {
                 "id" => Value::from(self.id.clone()),
                 "lastModifiedDateTime" => Value::from(fmt_ms(self.modified)),
@@ -199,8 +205,16 @@ pub(crate) struct Company {
     pub invoices: Table,
     /// Sales invoice lines of all documents.
     pub lines: Table,
+    /// The ids of each document's lines, so that a document's lines (every `$expand`, every
+    /// posting) are found without scanning the lines of the whole company. Kept by
+    /// `sales_invoices`, the only module that adds or removes lines.
+    pub line_index: BTreeMap<String, BTreeSet<String>>,
     /// Last numbers used per series (customers, items, contacts, draft and posted invoices).
     pub series: BTreeMap<&'static str, u64>,
+    /// Numbers users gave explicitly (to customers, items, contacts), which the series skip.
+    /// Numbers a series hands out never collide with each other, so these are the only ones to
+    /// check: scanning the table for every new number made seeding quadratic.
+    pub explicit_numbers: BTreeSet<String>,
 }
 
 impl Company {
@@ -215,7 +229,9 @@ impl Company {
             contacts: Table::new(),
             invoices: Table::new(),
             lines: Table::new(),
+            line_index: BTreeMap::new(),
             series: BTreeMap::new(),
+            explicit_numbers: BTreeSet::new(),
         }
     }
 
@@ -232,13 +248,7 @@ impl Company {
             let n = self.series.get(series).map(|n| n + step).unwrap_or(start);
             self.series.insert(series, n);
             let number = format(n);
-            let table = match series {
-                "customer" => &self.customers,
-                "item" => &self.items,
-                "contact" => &self.contacts,
-                _ => &self.invoices,
-            };
-            if !table.values().any(|r| r.str("number") == number) {
+            if !self.explicit_numbers.contains(&number) {
                 return number;
             }
         }

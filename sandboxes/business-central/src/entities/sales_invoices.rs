@@ -139,7 +139,7 @@ pub(crate) fn create(co: &mut Company, tx: &mut Tx, body: &Value, mut lines: Vec
     for line in lines {
         if let Err(e) = insert_line(co, tx, &id, &line) {
             co.invoices.remove(&id);
-            co.lines.retain(|_, l| l.str("documentId") != id);
+            remove_lines_of(co, &id);
             return Err(e);
         }
     }
@@ -186,7 +186,7 @@ pub(crate) fn delete(co: &mut Company, tx: &mut Tx, id: &str) -> Result<(), ApiE
         return Err(ApiError::dialog("You cannot delete a posted sales invoice."));
     }
     co.invoices.remove(id);
-    co.lines.retain(|_, l| l.str("documentId") != id);
+    remove_lines_of(co, id);
     tx.changes.push(Change {
         company: co.id.clone(),
         table: TableId::SalesInvoice,
@@ -203,10 +203,7 @@ pub(crate) fn post(co: &mut Company, tx: &mut Tx, id: &str) -> Result<(), ApiErr
     if record.bool("_posted") {
         return Err(ApiError::dialog(format!("Sales invoice {} has already been posted.", record.str("number"))));
     }
-    let postable = co
-        .lines
-        .values()
-        .any(|l| l.str("documentId") == id && l.str("lineType") != "Comment" && l.f64("quantity") != 0.0);
+    let postable = lines_of(co, id).iter().any(|l| l.str("lineType") != "Comment" && l.f64("quantity") != 0.0);
     if !postable {
         return Err(ApiError::dialog("There is nothing to post."));
     }
@@ -255,9 +252,17 @@ pub(crate) fn rename_customer(co: &mut Company, tx: &mut Tx, customer_id: &str, 
 
 /// The lines of a document in sequence order.
 pub(crate) fn lines_of<'a>(co: &'a Company, document: &str) -> Vec<&'a Record> {
-    let mut lines: Vec<&Record> = co.lines.values().filter(|l| l.str("documentId") == document).collect();
+    let ids = co.line_index.get(document).into_iter().flatten();
+    let mut lines: Vec<&Record> = ids.filter_map(|id| co.lines.get(id)).collect();
     lines.sort_by_key(|l| l.fields.get("sequence").and_then(Value::as_i64).unwrap_or(0));
     lines
+}
+
+/// Removes every line of a document.
+fn remove_lines_of(co: &mut Company, document: &str) {
+    for id in co.line_index.remove(document).unwrap_or_default() {
+        co.lines.remove(&id);
+    }
 }
 
 /// Recomputes header totals from the lines.
@@ -390,6 +395,7 @@ fn insert_line(co: &mut Company, tx: &mut Tx, document: &str, body: &Value) -> R
     compute_line(&mut record.fields, percent_given);
     record.version = tx.next_version();
     co.lines.insert(id.clone(), record);
+    co.line_index.entry(document.to_owned()).or_default().insert(id.clone());
     Ok(id)
 }
 
@@ -459,6 +465,9 @@ pub(crate) fn delete_line(co: &mut Company, tx: &mut Tx, id: &str) -> Result<(),
     let document = find(&co.lines, id, "salesInvoiceLines")?.str("documentId").to_string();
     draft(co, &document)?;
     co.lines.remove(id);
+    if let Some(ids) = co.line_index.get_mut(&document) {
+        ids.remove(id);
+    }
     touch_header(co, tx, &document);
     Ok(())
 }

@@ -29,7 +29,8 @@ pub(crate) fn render(store: &Store, id: &str, customer: &Record) -> Value {
     let template = json!({"email_address": "", "opt_in_status": false, "company": "", "first_name": "", "last_name": "",
                           "address": address_template()});
     let mut out = overlay(template, &customer.fields);
-    let orders: Vec<&super::orders::Order> = store.orders.values().filter(|o| o.customer_id == id).collect();
+    let ids = store.orders_by_customer.get(id).into_iter().flatten();
+    let orders: Vec<&super::orders::Order> = ids.filter_map(|o| store.orders.get(o)).collect();
     let total: f64 = orders.iter().map(|o| as_f64(o.record.fields.get("order_total").unwrap_or(&Value::Null))).sum();
     out.insert("id".into(), Value::from(id));
     out.insert("orders_count".into(), Value::from(orders.len()));

@@ -7,7 +7,7 @@ pub(crate) mod customers;
 pub(crate) mod orders;
 pub(crate) mod products;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
@@ -58,6 +58,10 @@ pub(crate) struct Store {
     pub products: BTreeMap<String, products::Product>,
     /// Orders by id.
     pub orders: BTreeMap<String, orders::Order>,
+    /// Order ids by customer id, so that rendering a customer (its `orders_count` and
+    /// `total_spent`, in every order's answer too) does not scan every order of the store.
+    /// Kept by `orders`, the only module that adds or removes orders.
+    pub orders_by_customer: BTreeMap<String, BTreeSet<String>>,
 }
 
 const STORE_FIELDS: &[&str] = &[
@@ -217,6 +221,7 @@ pub(crate) fn create_store(
         customers: BTreeMap::new(),
         products: BTreeMap::new(),
         orders: BTreeMap::new(),
+        orders_by_customer: BTreeMap::new(),
     };
     let out = store.render();
     stores.insert(id, store);

@@ -303,6 +303,7 @@ fn save(
     check_products(store, &lines)?;
     let customer_id = ensure_customer(store, list, seq, obj, ctx, out);
     let fields = order_fields(obj);
+    let previous = store.orders.get(id).map(|o| o.customer_id.clone());
     match store.orders.get_mut(id) {
         Some(order) => {
             order.record.update(fields);
@@ -317,6 +318,13 @@ fn save(
                 Order { record: Record::new(*seq, fields), customer_id: customer_id.unwrap_or_default(), lines };
             store.orders.insert(id.to_string(), order);
         }
+    }
+    let now = store.orders.get(id).map(|o| o.customer_id.clone()).unwrap_or_default();
+    if previous.as_deref() != Some(now.as_str()) {
+        if let Some(ids) = previous.and_then(|p| store.orders_by_customer.get_mut(&p)) {
+            ids.remove(id);
+        }
+        store.orders_by_customer.entry(now).or_default().insert(id.to_string());
     }
     get(store, id)
 }
@@ -363,7 +371,11 @@ pub(crate) fn patch(
 
 /// DELETE …/orders/{id}.
 pub(crate) fn delete(store: &mut Store, id: &str) -> Result<(), ApiError> {
-    store.orders.remove(id).map(|_| ()).ok_or_else(ApiError::not_found)
+    let order = store.orders.remove(id).ok_or_else(ApiError::not_found)?;
+    if let Some(ids) = store.orders_by_customer.get_mut(&order.customer_id) {
+        ids.remove(id);
+    }
+    Ok(())
 }
 
 /// GET …/orders/{id}/lines.
