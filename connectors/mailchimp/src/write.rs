@@ -132,31 +132,41 @@ async fn ensure_merge_fields(
 /// Stores have no PUT: GET, then POST when absent or PATCH when present. A store's audience
 /// cannot change, so a store linked to another audience is a permanent, explained failure.
 async fn store(client: &McClient, request: &TargetRequest) -> Result<(u16, Value), McError> {
-    let wanted_list = request.body["list_id"].as_str().unwrap_or("");
     match client.get_optional(&request.path).await? {
-        None => client.send(Method::POST, "/ecommerce/stores", &[], Some(&request.body)).await,
-        Some(existing) => {
-            let linked = existing["list_id"].as_str().unwrap_or("");
-            if linked != wanted_list {
-                return Err(McError {
-                    status: Some(400),
-                    title: "Store Linked To Another Audience".into(),
-                    detail: format!(
-                        "store `{}` is linked to audience `{linked}`, not `{wanted_list}`; a store's audience cannot change: use another store id, or delete the store (and its orders) in Mailchimp first",
-                        request.body["id"].as_str().unwrap_or("")
-                    ),
-                    errors: Vec::new(),
-                    transient: false,
-                });
-            }
-            let mut patch = request.body.clone();
-            if let Some(o) = patch.as_object_mut() {
-                o.remove("id");
-                o.remove("list_id");
-            }
-            client.send(Method::PATCH, &request.path, &[], Some(&patch)).await
-        }
+        None => match client.send(Method::POST, "/ecommerce/stores", &[], Some(&request.body)).await {
+            // A retry of a create that was applied but never answered: the store is there now.
+            Err(e) if e.already_exists() => match client.get_optional(&request.path).await? {
+                Some(existing) => update_store(client, request, &existing).await,
+                None => Err(e),
+            },
+            other => other,
+        },
+        Some(existing) => update_store(client, request, &existing).await,
     }
+}
+
+/// PATCHes an existing store, which must be linked to the wanted audience.
+async fn update_store(client: &McClient, request: &TargetRequest, existing: &Value) -> Result<(u16, Value), McError> {
+    let wanted_list = request.body["list_id"].as_str().unwrap_or("");
+    let linked = existing["list_id"].as_str().unwrap_or("");
+    if linked != wanted_list {
+        return Err(McError {
+            status: Some(400),
+            title: "Store Linked To Another Audience".into(),
+            detail: format!(
+                "store `{}` is linked to audience `{linked}`, not `{wanted_list}`; a store's audience cannot change: use another store id, or delete the store (and its orders) in Mailchimp first",
+                request.body["id"].as_str().unwrap_or("")
+            ),
+            errors: Vec::new(),
+            transient: false,
+        });
+    }
+    let mut patch = request.body.clone();
+    if let Some(o) = patch.as_object_mut() {
+        o.remove("id");
+        o.remove("list_id");
+    }
+    client.send(Method::PATCH, &request.path, &[], Some(&patch)).await
 }
 
 /// `/ecommerce/stores/{id}` of a request to `/ecommerce/stores/{id}/{kind}/{key}`.
