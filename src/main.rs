@@ -7,7 +7,9 @@
 mod commands;
 mod progress;
 mod registry;
+mod sample;
 mod service;
+mod stock;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,70 +5,9 @@
 
 use serde_json::{Value, json};
 
-/// A small deterministic generator (xorshift64*): variety, not randomness.
-pub struct Dice(u64);
+pub use crate::sample::Dice;
+use crate::sample::{FIRST, LAST};
 
-impl Dice {
-    pub fn new(seed: u64) -> Dice {
-        Dice(seed.max(1))
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
-    }
-
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-const FIRST: &[&str] = &[
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "Ken",
-    "Margaret",
-    "Dennis",
-    "Radia",
-    "John",
-    "Hedy",
-    "Claude",
-    "Katherine",
-    "Tim",
-    "Sophie",
-    "Linus",
-    "Anita",
-    "Guido",
-];
-const LAST: &[&str] = &[
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "Thompson",
-    "Hamilton",
-    "Ritchie",
-    "Perlman",
-    "McCarthy",
-    "Lamarr",
-    "Shannon",
-    "Johnson",
-    "Berners Lee",
-    "Wilson",
-    "Torvalds",
-    "Borg",
-    "van Rossum",
-];
 const TOWNS: &[(&str, &str, &str)] = &[
     ("Atlanta", "GA", "30303"),
     ("Seattle", "WA", "98101"),

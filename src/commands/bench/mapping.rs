@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
     std::fs::create_dir_all(project_dir.join("pipelines")).map_err(|e| e.to_string())?;
     std::fs::write(project_dir.join("ml-connector.yaml"), project::project_yaml(&endpoints, &vars, 500, true))
         .map_err(|e| e.to_string())?;
-    for (file, text) in project::BC_PIPELINES {
+    for (file, text) in crate::stock::BC_TO_MAILCHIMP {
         std::fs::write(project_dir.join("pipelines").join(file), text).map_err(|e| e.to_string())?;
     }
     let project = super::super::load_one(&project_dir).map_err(|_| "the bench's own project is invalid".to_owned())?;

@@ -70,7 +70,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
             dynamics_gp: None,
         };
         let yaml = project::project_yaml(&endpoints, &project::bc_vars(&list), 500, true);
-        project::write(&dir, &yaml, project::BC_PIPELINES, &project::secrets())?;
+        project::write(&dir, &yaml, crate::stock::BC_TO_MAILCHIMP, &project::secrets())?;
         let run = child(&dir, &[])?;
         let orders = mc.admin().orders("bench-store").len();
         if orders != invoices {
@@ -97,7 +97,12 @@ pub fn run(args: &Args) -> Result<bool, String> {
             dynamics_gp: Some((gps.soap_url(), seed::GP_COMPANY)),
         };
         let yaml = project::project_yaml(&endpoints, &project::bc_vars(&list), 500, true);
-        project::write(&dir, &yaml, project::GP_MEMBERS, &project::secrets())?;
+        project::write(
+            &dir,
+            &yaml,
+            &crate::stock::only(crate::stock::GP_TO_MAILCHIMP, &["customers-to-members.yaml"]),
+            &project::secrets(),
+        )?;
         let run = child(&dir, &[])?;
         let members = mc.admin().members(&list).len();
         if members != gp {

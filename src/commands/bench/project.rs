@@ -5,33 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The stock Business Central → Mailchimp pipelines.
-pub const BC_PIPELINES: &[(&str, &str)] = &[
-    ("store.yaml", include_str!("../../../mappings/business-central-to-mailchimp/pipelines/store.yaml")),
-    (
-        "customers-to-members.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/customers-to-members.yaml"),
-    ),
-    (
-        "items-to-products.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/items-to-products.yaml"),
-    ),
-    (
-        "customers-to-ecommerce.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/customers-to-ecommerce.yaml"),
-    ),
-    (
-        "invoices-to-orders.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/invoices-to-orders.yaml"),
-    ),
-];
-
-/// The stock Dynamics GP → Mailchimp customer pipeline.
-pub const GP_MEMBERS: &[(&str, &str)] = &[(
-    "customers-to-members.yaml",
-    include_str!("../../../mappings/dynamics-gp-to-mailchimp/pipelines/customers-to-members.yaml"),
-)];
-
 /// The vars of the stock BC project, as the bench sets them.
 pub fn bc_vars(list_id: &str) -> serde_json::Value {
     serde_json::json!({

@@ -152,7 +152,7 @@ impl<'a> Flow<'a> {
             dynamics_gp: None,
         };
         let yaml = project::project_yaml(&endpoints, &project::bc_vars(&list), args.page_size, batch_operations);
-        project::write(dir, &yaml, project::BC_PIPELINES, &project::secrets())?;
+        project::write(dir, &yaml, crate::stock::BC_TO_MAILCHIMP, &project::secrets())?;
         mc.admin().set_faults(sandbox_mailchimp::Faults { latency_ms: args.latency_ms, ..Default::default() });
         Ok(Flow { mc, bc, dir: dir.to_owned(), list })
     }

@@ -26,50 +26,6 @@ pub struct Args {
     small: bool,
 }
 
-/// The stock Business Central pipelines (both directions), embedded so the demo runs wherever the
-/// binary is.
-const BC_PIPELINES: &[(&str, &str)] = &[
-    ("store.yaml", include_str!("../../../mappings/business-central-to-mailchimp/pipelines/store.yaml")),
-    (
-        "customers-to-members.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/customers-to-members.yaml"),
-    ),
-    (
-        "items-to-products.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/items-to-products.yaml"),
-    ),
-    (
-        "customers-to-ecommerce.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/customers-to-ecommerce.yaml"),
-    ),
-    (
-        "invoices-to-orders.yaml",
-        include_str!("../../../mappings/business-central-to-mailchimp/pipelines/invoices-to-orders.yaml"),
-    ),
-    ("consent.yaml", include_str!("../../../mappings/mailchimp-to-business-central/pipelines/consent.yaml")),
-    (
-        "email-changes.yaml",
-        include_str!("../../../mappings/mailchimp-to-business-central/pipelines/email-changes.yaml"),
-    ),
-];
-
-/// The stock Dynamics GP pipelines.
-const GP_PIPELINES: &[(&str, &str)] = &[
-    ("store.yaml", include_str!("../../../mappings/dynamics-gp-to-mailchimp/pipelines/store.yaml")),
-    (
-        "customers-to-members.yaml",
-        include_str!("../../../mappings/dynamics-gp-to-mailchimp/pipelines/customers-to-members.yaml"),
-    ),
-    (
-        "customers-to-ecommerce.yaml",
-        include_str!("../../../mappings/dynamics-gp-to-mailchimp/pipelines/customers-to-ecommerce.yaml"),
-    ),
-    (
-        "invoices-to-orders.yaml",
-        include_str!("../../../mappings/dynamics-gp-to-mailchimp/pipelines/invoices-to-orders.yaml"),
-    ),
-];
-
 const HOOK_TOKEN: &str = "demo-hook-token-0123456789";
 
 fn step(title: &str) {
@@ -243,7 +199,7 @@ fn demo(args: &Args) -> Result<(), String> {
     write_project(
         &foods,
         &foods_project,
-        BC_PIPELINES,
+        &[crate::stock::BC_TO_MAILCHIMP, crate::stock::MAILCHIMP_TO_BC].concat(),
         &[
             ("mailchimp_api_key", sandbox_mailchimp::DEFAULT_API_KEY),
             ("bc_client_secret", "bc-secret"),
@@ -258,7 +214,7 @@ fn demo(args: &Args) -> Result<(), String> {
     write_project(
         &office,
         &office_project,
-        GP_PIPELINES,
+        crate::stock::GP_TO_MAILCHIMP,
         &[
             ("mailchimp_api_key", sandbox_mailchimp::DEFAULT_API_KEY),
             ("gp_password", sandbox_dynamics_gp::DEFAULT_PASSWORD),

@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::sample::{Dice, FIRST, LAST};
+
 /// How much to seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Volume {
@@ -25,78 +27,6 @@ impl Volume {
         Volume { bc_customers: 30, bc_items: 8, bc_invoices: 60, gp_customers: 15, gp_invoices: 30 };
 }
 
-/// A small deterministic generator (xorshift64*): the demo needs variety, not randomness.
-pub struct Dice(u64);
-
-impl Dice {
-    pub fn new(seed: u64) -> Dice {
-        Dice(seed.max(1))
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
-    }
-
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-const FIRST: &[&str] = &[
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "Ken",
-    "Margaret",
-    "Dennis",
-    "Radia",
-    "John",
-    "Hedy",
-    "Claude",
-    "Katherine",
-    "Tim",
-    "Sophie",
-    "Linus",
-    "Anita",
-    "Guido",
-    "Carol",
-    "Niklaus",
-    "Joan",
-    "Bjarne",
-];
-const LAST: &[&str] = &[
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "Thompson",
-    "Hamilton",
-    "Ritchie",
-    "Perlman",
-    "McCarthy",
-    "Lamarr",
-    "Shannon",
-    "Johnson",
-    "Berners",
-    "Wilson",
-    "Torvalds",
-    "Borg",
-    "Rossum",
-    "Shaw",
-    "Wirth",
-    "Clarke",
-    "Stroustrup",
-];
 const TOWNS: &[(&str, &str, &str)] = &[
     ("Atlanta", "GA", "30303"),
     ("Seattle", "WA", "98101"),
@@ -266,19 +196,4 @@ pub fn dynamics_gp(admin: &sandbox_dynamics_gp::Admin, company: i32, volume: Vol
         admin.void_invoice(company, "INV000003").map_err(|e| format!("GP invoice INV000003: {e}"))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dice_are_deterministic_and_in_range() {
-        let (mut a, mut b) = (Dice::new(7), Dice::new(7));
-        let rolls: Vec<usize> = (0..1000).map(|_| a.below(6)).collect();
-        assert_eq!(rolls, (0..1000).map(|_| b.below(6)).collect::<Vec<_>>());
-        assert!(rolls.iter().all(|r| *r < 6));
-        // Every face comes up: the generator is not stuck.
-        assert!((0..6).all(|face| rolls.contains(&face)));
-    }
 }
