@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::settings::{GpAuth, GpInterface, GpSettings};
 use crate::soap::{self, AnswerError, Fault};
+use crate::summary::{self, Field, Summary};
 use crate::transport::{Credentials, Endpoint, ErrorKind, Request, Transport, TransportError, basic_header};
 use crate::xml::Element;
 
@@ -152,6 +153,29 @@ impl GpClient {
 
     /// Calls a SOAP operation and returns its `<OpResult>`.
     pub async fn soap(&self, operation: &str, envelope: String, policy: RetryPolicy) -> Result<Element, GpError> {
+        self.soap_with(operation, envelope, policy, |text| soap::result(text, operation)).await
+    }
+
+    /// Calls a `Get…List` operation and returns its summaries, keeping only `fields` of each
+    /// (read as the answer streams: a list answer may hold a whole company).
+    pub async fn soap_list(
+        &self,
+        operation: &str,
+        envelope: String,
+        policy: RetryPolicy,
+        fields: &[Field],
+    ) -> Result<Vec<Summary>, GpError> {
+        self.soap_with(operation, envelope, policy, |text| summary::list(text, operation, fields)).await
+    }
+
+    /// Calls a SOAP operation and reads its answer with `read`.
+    async fn soap_with<T>(
+        &self,
+        operation: &str,
+        envelope: String,
+        policy: RetryPolicy,
+        read: impl FnOnce(&str) -> Result<T, AnswerError>,
+    ) -> Result<T, GpError> {
         let request = Request {
             method: Method::POST,
             path: self.soap_path.clone(),
@@ -166,10 +190,11 @@ impl GpClient {
             body: Bytes::from(envelope),
         };
         let response = self.transport.send(&request, policy).await.map_err(GpError::Transport)?;
-        let text = response.text();
+        // Borrowed when it is valid UTF-8 (as `Response::text`, without a copy of a large answer).
+        let text = String::from_utf8_lossy(&response.body);
         let status = response.status.as_u16();
         // A fault comes with 500; read it whatever the status, then judge the status.
-        match soap::result(&text, operation) {
+        match read(&text) {
             Err(AnswerError::Fault(f)) => Err(GpError::Fault(f)),
             _ if !response.status.is_success() => Err(GpError::Http { status, message: shorten(&text) }),
             Ok(result) => Ok(result),

@@ -32,6 +32,7 @@ pub mod sba;
 mod settings;
 pub mod soap;
 pub mod source;
+pub mod summary;
 pub mod transport;
 pub mod xml;
 

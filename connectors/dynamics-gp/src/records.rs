@@ -15,6 +15,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use crate::summary::Field;
 use crate::xml::Element;
 
 /// The cursor field both entities carry: GP's UTC `ModifiedDate` (for customers, moved up to a
@@ -150,6 +151,43 @@ fn phone(e: &Element, name: &str) -> Value {
         e.at(&[name]).filter(|p| p.children.is_empty()).map_or(Value::Null, |_| text(e, &[name])),
     ])
 }
+
+/// What [`customer`] reads from a `CustomerSummary` (the list answer keeps only these: see
+/// [`crate::summary`]). Keep it in step with `customer`'s reads of `s`.
+pub const CUSTOMER_SUMMARY: &[Field] = &[
+    Field::text(&["Key", "Id"]),
+    Field::text(&["Name"]),
+    Field::text(&["IsActive"]),
+    Field::text(&["IsOnHold"]),
+    Field::text(&["CustomerClassKey", "Id"]),
+    Field::text(&["SalespersonKey", "Id"]),
+    Field::text(&["CorporateAccountKey", "Id"]),
+    Field::text(&["PhoneNumbers", "PhoneNumber", "Value"]),
+    Field::text(&["CreatedDate"]),
+    Field::text(&[CURSOR_FIELD]),
+    Field::text(&["LastModifiedDate"]),
+];
+
+/// What [`invoice`] reads from a `ReceivablesSummary`. Keep it in step with `invoice`'s reads
+/// of `s`.
+pub const INVOICE_SUMMARY: &[Field] = &[
+    Field::text(&["Key", "Id"]),
+    Field::text(&["TransactionState"]),
+    Field::money(&["DocumentAmount"]),
+    Field::money(&["SalesAmount"]),
+    Field::money(&["TaxAmount"]),
+    Field::money(&["FreightAmount"]),
+    Field::money(&["MiscellaneousAmount"]),
+    Field::money(&["TradeDiscountAmount"]),
+    Field::text(&["CustomerKey", "Id"]),
+    Field::text(&["CustomerName"]),
+    Field::text(&["CustomerPONumber"]),
+    Field::text(&["Date"]),
+    Field::text(&["CurrencyKey", "ISOCode"]),
+    Field::text(&["BatchKey", "Id"]),
+    Field::text(&["SalespersonKey", "Id"]),
+    Field::text(&[CURSOR_FIELD]),
+];
 
 /// A customer record from `GetCustomerByKey` (and its list summary, for what the full object
 /// lacks).
@@ -304,7 +342,55 @@ pub fn invoice(summary: Option<&Element>, d: &Element, company: Option<i32>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Summary;
     use crate::xml::parse;
+
+    /// A summary kept as the list stream keeps it gives the same record as the whole summary
+    /// element: the field lists hold every summary field `customer` and `invoice` read.
+    #[test]
+    fn kept_summary_fields_give_the_same_records() {
+        let customer_summary = parse(
+            r#"<CustomerSummary xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><Key><Id>AARON&amp;1 </Id></Key>
+            <Name>Aaron &lt;Fit&gt;</Name><IsActive>true</IsActive><IsOnHold>0</IsOnHold>
+            <CustomerClassKey><Id>USA</Id></CustomerClassKey><CorporateAccountKey><Id>CORP</Id></CorporateAccountKey>
+            <SalespersonKey><Id>SP1</Id></SalespersonKey><State>IL</State>
+            <PhoneNumbers><PhoneNumber><Value>3125550100</Value></PhoneNumber><PhoneNumber><Value>2</Value></PhoneNumber></PhoneNumbers>
+            <CreatedDate>2020-01-02T00:00:00</CreatedDate><ModifiedDate>2024-05-01T10:11:12.5</ModifiedDate>
+            <LastModifiedDate i:nil="true"/></CustomerSummary>"#,
+        )
+        .unwrap();
+        let invoice_summary = parse(
+            r#"<ReceivablesSummary><Key><Id>INV0001</Id></Key><TransactionState>Open</TransactionState>
+            <DocumentAmount><Currency>USD</Currency><Value>100.5</Value></DocumentAmount><SalesAmount>90</SalesAmount>
+            <TaxAmount><Value>5.5</Value></TaxAmount><FreightAmount><Value>1</Value></FreightAmount>
+            <MiscellaneousAmount><Value>2</Value></MiscellaneousAmount><TradeDiscountAmount><Value>3</Value></TradeDiscountAmount>
+            <CustomerKey><Id>AARON</Id></CustomerKey><CustomerName>Aaron</CustomerName><CustomerPONumber>PO1</CustomerPONumber>
+            <Date>2024-04-30T00:00:00</Date><CurrencyKey><ISOCode>USD</ISOCode></CurrencyKey><BatchKey><Id>B1</Id></BatchKey>
+            <SalespersonKey><Id>SP2</Id></SalespersonKey><ModifiedDate>2024-05-01T00:00:00</ModifiedDate></ReceivablesSummary>"#,
+        )
+        .unwrap();
+        let nothing = Element::default();
+        let kept = Summary::of(&customer_summary, CUSTOMER_SUMMARY).element(CUSTOMER_SUMMARY);
+        let whole = customer(Some(&customer_summary), &nothing, Some(-1));
+        assert_eq!(customer(Some(&kept), &nothing, Some(-1)), whole);
+        assert_eq!(whole["Id"], "AARON&1");
+        assert_eq!(whole["Phone"], "3125550100");
+        assert_eq!(whole[CURSOR_FIELD], "2024-05-01T10:11:12.5Z");
+        let kept = Summary::of(&invoice_summary, INVOICE_SUMMARY).element(INVOICE_SUMMARY);
+        let whole = invoice(Some(&invoice_summary), &nothing, Some(-1));
+        assert_eq!(invoice(Some(&kept), &nothing, Some(-1)), whole);
+        assert_eq!(whole["DocumentAmount"], 100.5);
+        assert_eq!(whole["SalesAmount"], 90.0);
+        assert_eq!(whole["CustomerName"], "Aaron");
+        // No field path is a prefix of another (the rebuilt tree would then differ).
+        for fields in [CUSTOMER_SUMMARY, INVOICE_SUMMARY] {
+            for a in fields {
+                for b in fields {
+                    assert!(a == b || !b.path.starts_with(a.path), "{:?} / {:?}", a.path, b.path);
+                }
+            }
+        }
+    }
 
     #[test]
     fn emails_split_on_separators_and_skip_invalid_entries() {

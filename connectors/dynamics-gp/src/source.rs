@@ -24,6 +24,7 @@ use crate::client::{GpClient, GpError};
 use crate::keyrange::KeyRanges;
 use crate::records::{self, CURSOR_FIELD};
 use crate::soap::{self, KeyRange};
+use crate::summary::{Field, Summary};
 use crate::xml::Element;
 
 /// What a pipeline can read.
@@ -71,6 +72,14 @@ impl Entity {
         match self {
             Entity::Customers => soap::customer_list(company, since, range),
             Entity::Invoices => soap::invoice_list(company, since, range),
+        }
+    }
+
+    /// What a record reads from a list summary: all that is kept of one.
+    fn summary_fields(self) -> &'static [Field] {
+        match self {
+            Entity::Customers => records::CUSTOMER_SUMMARY,
+            Entity::Invoices => records::INVOICE_SUMMARY,
         }
     }
 
@@ -135,7 +144,7 @@ fn read_error(entity: Entity, e: &GpError) -> ConnectorError {
 /// internet-address changes (without), and the time of such a change when GP reported one.
 struct Pending {
     id: String,
-    summary: Option<Element>,
+    summary: Option<Summary>,
     internet_change: Option<Timestamp>,
 }
 
@@ -198,13 +207,16 @@ impl SoapPages {
         let Some(range) = self.ranges.next_range() else { return Ok(()) };
         let company = self.client.company_key();
         let envelope = self.entity.list_envelope(company, self.since.as_ref(), &range);
+        let fields = self.entity.summary_fields();
         let list = self
             .client
-            .soap(self.entity.list_operation(), envelope, self.client.retry())
+            .soap_list(self.entity.list_operation(), envelope, self.client.retry(), fields)
             .await
             .map_err(|e| read_error(self.entity, &e))?;
-        let summaries: Vec<(String, Element)> =
-            list.children.into_iter().filter_map(|s| s.text_at(&["Key", "Id"]).map(|id| (id, s))).collect();
+        let summaries: Vec<(String, Summary)> = list
+            .into_iter()
+            .filter_map(|s| s.value(fields, &["Key", "Id"]).map(str::to_owned).map(|id| (id, s)))
+            .collect();
         let keys: Vec<String> = summaries.iter().map(|(id, _)| id.clone()).collect();
         tracing::debug!(entity = ?self.entity, ?range, found = keys.len(), "GP: key range listed");
         self.ranges.advance(&range, &keys);
@@ -221,7 +233,8 @@ impl SoapPages {
         let client = &self.client;
         let details = futures_util::stream::iter(batch)
             .map(|p| async move {
-                let mut record = entity.by_key(client, &p.id, p.summary.as_ref()).await?;
+                let summary = p.summary.as_ref().map(|s| s.element(entity.summary_fields()));
+                let mut record = entity.by_key(client, &p.id, summary.as_ref()).await?;
                 if let (Some(r), Some(at)) = (record.as_mut(), p.internet_change) {
                     records::note_internet_address_change(r, at);
                 }

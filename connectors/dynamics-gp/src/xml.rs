@@ -6,7 +6,7 @@
 //! resolved so the envelope and fault are recognised by URI, not by a prefix a server picked.
 
 use quick_xml::NsReader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 /// The SOAP 1.1 envelope namespace.
@@ -71,15 +71,7 @@ pub fn parse(text: &str) -> Result<Element, String> {
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let mut el = Element { ns, name: start.local_name().as_ref().to_owned(), ..Element::default() };
-                for attr in start.attributes().flatten() {
-                    let (attr_ns, local) = reader.resolver().resolve_attribute(attr.key);
-                    let is_xsi = matches!(attr_ns, ResolveResult::Bound(n) if n.as_ref() == XSI);
-                    if is_xsi && local.as_ref() == "nil" {
-                        el.nil = attr
-                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                            .is_ok_and(|v| v.trim() == "true" || v.trim() == "1");
-                    }
-                }
+                el.nil = is_nil(&reader, start);
                 if matches!(event, Event::Empty(_)) {
                     if stack.is_empty() {
                         return Ok(el);
@@ -111,23 +103,44 @@ pub fn parse(text: &str) -> Result<Element, String> {
             }
             Event::GeneralRef(r) => {
                 let Some(top) = stack.last_mut() else { continue };
-                if r.is_char_ref() {
-                    match r.resolve_char_ref() {
-                        Ok(Some(c)) => top.text.push(c),
-                        _ => return Err("invalid XML: a bad character reference".into()),
-                    }
-                } else {
-                    let name = r.xml10_content();
-                    match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => top.text.push_str(s),
-                        None => return Err(format!("invalid XML: unknown entity `&{name};`")),
-                    }
-                }
+                push_reference(&mut top.text, &r)?;
             }
             Event::Eof => return Err("invalid XML: the document ends early".into()),
             _ => {}
         }
     }
+}
+
+/// Whether a start tag says `xsi:nil="true"`.
+pub(crate) fn is_nil(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> bool {
+    let mut nil = false;
+    for attr in start.attributes().flatten() {
+        let (attr_ns, local) = reader.resolver().resolve_attribute(attr.key);
+        let is_xsi = matches!(attr_ns, ResolveResult::Bound(n) if n.as_ref() == XSI);
+        if is_xsi && local.as_ref() == "nil" {
+            nil = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .is_ok_and(|v| v.trim() == "true" || v.trim() == "1");
+        }
+    }
+    nil
+}
+
+/// Appends what a character or entity reference stands for; an error for a bad one.
+pub(crate) fn push_reference(text: &mut String, r: &BytesRef<'_>) -> Result<(), String> {
+    if r.is_char_ref() {
+        match r.resolve_char_ref() {
+            Ok(Some(c)) => text.push(c),
+            _ => return Err("invalid XML: a bad character reference".into()),
+        }
+    } else {
+        let name = r.xml10_content();
+        match quick_xml::escape::resolve_predefined_entity(&name) {
+            Some(s) => text.push_str(s),
+            None => return Err(format!("invalid XML: unknown entity `&{name};`")),
+        }
+    }
+    Ok(())
 }
 
 fn attach(stack: &mut [Element], el: Element) -> Result<(), String> {
