@@ -53,8 +53,9 @@ fn draw(i: usize, rng: &mut Rng, clean_run: Duration) -> Point {
     let orders = SIZE.2 as u64;
     match i % 7 {
         0 => Point::Failpoint("after-write", 1 + rng.below(writes)),
-        // Among the orders, the writes that must never duplicate.
-        6 => Point::Failpoint("after-write", writes - orders + 1 + rng.below(orders)),
+        // Among the first half of the orders (the writes that must never duplicate), so that
+        // some orders exist at the moment of death and some do not.
+        6 => Point::Failpoint("after-write", writes - orders + 1 + rng.below(orders / 2)),
         1 => Point::Failpoint("after-ledger", 1 + rng.below(writes)),
         2 => Point::Failpoint("read-page", 1 + rng.below(pages)),
         3 => Point::Failpoint("before-watermark", 1 + rng.below(5)),

@@ -261,7 +261,7 @@ fn business_central_to_mailchimp_survives_a_fault_storm_exactly() {
 
 #[test]
 fn dynamics_gp_to_mailchimp_survives_a_fault_storm_exactly() {
-    let extra = if long() { 30 } else { 4 };
+    let extra = if long() { 12 } else { 4 };
     let reference = gp_reference(extra);
     let seeds = seeds(0x6B5C_0001, scale(2, 6));
     let reports: Vec<(u64, Report)> = std::thread::scope(|s| {
