@@ -7,8 +7,8 @@
 //! - Mailchimp holds exactly the expected members, store, products, e-commerce customers and
 //!   orders (with totals and lines), none twice, whatever was in flight when the process died;
 //! - the dead letters are exactly the bad records, with their reason;
-//! - every expected record has an audit row (a write killed between the ledger and the audit
-//!   trail is recorded as `unchanged` by the next run: see ARCHITECTURE.md);
+//! - every expected record has at least one audited write (a write and its audit row are
+//!   recorded in one transaction, so no kill point can lose the audit);
 //! - a further run writes nothing.
 //!
 //! CI runs 7 points (every kind once, two from outside, one among the orders); `MLC_LONG=1`

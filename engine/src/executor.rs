@@ -740,10 +740,10 @@ impl<'a, 'b> Run<'a, 'b> {
                         payload_hash: item.hash.clone(),
                         written_at: now(),
                     };
-                    self.state.ledger_put(&p.name, &item.key, &entry).map_err(state_err)?;
+                    let audit = self.audit_entry(&item.key, item.operation, status, target_id, None);
+                    self.state.record_write(&p.name, &item.key, &entry, &audit).map_err(state_err)?;
                     drop(permit);
                     failpoint::hit("after-ledger");
-                    self.audit(&item.key, item.operation, status, target_id, None)?;
                     let op = if item.operation == Operation::Create {
                         self.counts.created += 1;
                         PlannedOperation::Create
@@ -796,7 +796,19 @@ impl<'a, 'b> Run<'a, 'b> {
         target_id: Option<String>,
         error: Option<&str>,
     ) -> Result<(), String> {
-        let entry = AuditEntry {
+        let entry = self.audit_entry(key, operation, status, target_id, error);
+        self.state.audit_append(&entry).map_err(|e| e.to_string())
+    }
+
+    fn audit_entry(
+        &self,
+        key: &str,
+        operation: Operation,
+        status: Option<u16>,
+        target_id: Option<String>,
+        error: Option<&str>,
+    ) -> AuditEntry {
+        AuditEntry {
             time: now(),
             run_id: self.run_id.clone(),
             pipeline: self.pipeline.name.clone(),
@@ -805,8 +817,7 @@ impl<'a, 'b> Run<'a, 'b> {
             http_status: status,
             target_id,
             error: error.map(str::to_owned),
-        };
-        self.state.audit_append(&entry).map_err(|e| e.to_string())
+        }
     }
 
     /// Records a permanently failed record: dead letter (or, with `fail`, stops the run).

@@ -91,6 +91,18 @@ pub trait StateStore: Send + Sync {
     fn watermark_get(&self, pipeline: &str) -> Result<Option<Value>, StateError>;
     fn watermark_set(&self, pipeline: &str, value: &Value) -> Result<(), StateError>;
     fn audit_append(&self, entry: &AuditEntry) -> Result<(), StateError>;
+    /// A write the target accepted: its ledger entry and its audit row, atomically where the
+    /// store can (so the audit trail accounts for every write even across a crash).
+    fn record_write(
+        &self,
+        pipeline: &str,
+        key: &str,
+        entry: &LedgerEntry,
+        audit: &AuditEntry,
+    ) -> Result<(), StateError> {
+        self.ledger_put(pipeline, key, entry)?;
+        self.audit_append(audit)
+    }
     /// Stores a dead letter. A record already held unresolved for the pipeline is refreshed
     /// (latest error, run and time), not stored twice.
     fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError>;

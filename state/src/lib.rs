@@ -112,6 +112,40 @@ pub(crate) enum Failure {
     Other(String),
 }
 
+/// Inserts or replaces a ledger entry. A write whose response carried no id keeps the id
+/// already known, so the ledger never forgets where a record lives.
+fn put_ledger(conn: &Connection, pipeline: &str, key: &str, entry: &LedgerEntry) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO ledger (pipeline, key, target_id, payload_hash, written_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (pipeline, key) DO UPDATE SET
+             target_id = coalesce(excluded.target_id, ledger.target_id),
+             payload_hash = excluded.payload_hash,
+             written_at = excluded.written_at",
+    )?
+    .execute(params![pipeline, key, entry.target_id, entry.payload_hash, entry.written_at])?;
+    Ok(())
+}
+
+fn append_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO audit
+             (time, run_id, pipeline, key, operation, http_status, target_id, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        entry.time,
+        entry.run_id,
+        entry.pipeline,
+        entry.key,
+        entry.operation.as_str(),
+        entry.http_status,
+        entry.target_id,
+        entry.error
+    ])?;
+    Ok(())
+}
+
 impl StateStore for SqliteStore {
     fn lease_take(&self, pipeline: &str, run_id: &str) -> Result<Option<String>, StateError> {
         self.take_lease(pipeline, run_id)
@@ -136,19 +170,23 @@ impl StateStore for SqliteStore {
         })
     }
 
-    /// Inserts or replaces the entry. A write whose response carried no id keeps the id
-    /// already known, so the ledger never forgets where a record lives.
     fn ledger_put(&self, pipeline: &str, key: &str, entry: &LedgerEntry) -> Result<(), StateError> {
-        self.with_conn("writing the ledger", |conn| {
-            conn.prepare_cached(
-                "INSERT INTO ledger (pipeline, key, target_id, payload_hash, written_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (pipeline, key) DO UPDATE SET
-                     target_id = coalesce(excluded.target_id, ledger.target_id),
-                     payload_hash = excluded.payload_hash,
-                     written_at = excluded.written_at",
-            )?
-            .execute(params![pipeline, key, entry.target_id, entry.payload_hash, entry.written_at])?;
+        self.with_conn("writing the ledger", |conn| put_ledger(conn, pipeline, key, entry))
+    }
+
+    /// One transaction: a crash cannot leave a ledger row without its audit row.
+    fn record_write(
+        &self,
+        pipeline: &str,
+        key: &str,
+        entry: &LedgerEntry,
+        audit: &AuditEntry,
+    ) -> Result<(), StateError> {
+        self.with_conn("recording a write", |conn| {
+            let tx = conn.transaction()?;
+            put_ledger(&tx, pipeline, key, entry)?;
+            append_audit(&tx, audit)?;
+            tx.commit()?;
             Ok(())
         })
     }
@@ -178,24 +216,7 @@ impl StateStore for SqliteStore {
     }
 
     fn audit_append(&self, entry: &AuditEntry) -> Result<(), StateError> {
-        self.with_conn("appending to the audit log", |conn| {
-            conn.prepare_cached(
-                "INSERT INTO audit
-                     (time, run_id, pipeline, key, operation, http_status, target_id, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                entry.time,
-                entry.run_id,
-                entry.pipeline,
-                entry.key,
-                entry.operation.as_str(),
-                entry.http_status,
-                entry.target_id,
-                entry.error
-            ])?;
-            Ok(())
-        })
+        self.with_conn("appending to the audit log", |conn| append_audit(conn, entry))
     }
 
     fn dead_letter_put(&self, letter: &DeadLetter) -> Result<(), StateError> {
