@@ -132,6 +132,32 @@ pub fn since_of(request: &ReadRequest) -> Result<Option<Timestamp>, String> {
     }
 }
 
+/// Reads each item with `read`, `max_in_flight` at once, keeping the items' order; records gone
+/// since they were listed (`None`) are left out, and the first failure fails the page.
+async fn read_in_order<I, F, Fut>(
+    client: &GpClient,
+    entity: Entity,
+    items: impl IntoIterator<Item = I>,
+    read: F,
+) -> Result<Vec<Value>, ConnectorError>
+where
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Value>, GpError>>,
+{
+    let details = futures_util::stream::iter(items)
+        .map(read)
+        .buffered(client.settings.max_in_flight.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut records = Vec::with_capacity(details.len());
+    for d in details {
+        if let Some(record) = d.map_err(|e| read_error(entity, &e))? {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
 fn read_error(entity: Entity, e: &GpError) -> ConnectorError {
     let what = match entity {
         Entity::Customers => "customers",
@@ -231,25 +257,15 @@ impl SoapPages {
     async fn read_whole(&self, batch: Vec<Pending>) -> Result<Vec<Value>, ConnectorError> {
         let entity = self.entity;
         let client = &self.client;
-        let details = futures_util::stream::iter(batch)
-            .map(|p| async move {
-                let summary = p.summary.as_ref().map(|s| s.element(entity.summary_fields()));
-                let mut record = entity.by_key(client, &p.id, summary.as_ref()).await?;
-                if let (Some(r), Some(at)) = (record.as_mut(), p.internet_change) {
-                    records::note_internet_address_change(r, at);
-                }
-                Ok::<_, GpError>(record)
-            })
-            .buffered(client.settings.max_in_flight.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        let mut records = Vec::with_capacity(details.len());
-        for d in details {
-            if let Some(record) = d.map_err(|e| read_error(entity, &e))? {
-                records.push(record);
+        read_in_order(client, entity, batch, |p| async move {
+            let summary = p.summary.as_ref().map(|s| s.element(entity.summary_fields()));
+            let mut record = entity.by_key(client, &p.id, summary.as_ref()).await?;
+            if let (Some(r), Some(at)) = (record.as_mut(), p.internet_change) {
+                records::note_internet_address_change(r, at);
             }
-        }
-        Ok(records)
+            Ok(record)
+        })
+        .await
     }
 }
 
@@ -350,27 +366,16 @@ impl SbaPages {
         let client = &self.client;
         let entity = self.entity;
         let collection = self.collection();
-        let details = futures_util::stream::iter(ids)
-            .map(|id| async move {
-                match client.sba_get(&GpClient::sba_item(collection, &id), client.retry()).await {
-                    Ok(body) => Ok(crate::sba::item(body).map(|v| {
-                        entity.record(None, &crate::sba::to_element("Record", &v), client.settings.company_key)
-                    })),
-                    // Deleted between the list and now.
-                    Err(GpError::Http { status: 404, .. }) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            })
-            .buffered(client.settings.max_in_flight.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        let mut records = Vec::with_capacity(details.len());
-        for d in details {
-            if let Some(record) = d.map_err(|e| read_error(entity, &e))? {
-                records.push(record);
+        read_in_order(client, entity, ids, |id| async move {
+            match client.sba_get(&GpClient::sba_item(collection, &id), client.retry()).await {
+                Ok(body) => Ok(crate::sba::item(body)
+                    .map(|v| entity.record(None, &crate::sba::to_element("Record", &v), client.settings.company_key))),
+                // Deleted between the list and now.
+                Err(GpError::Http { status: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
             }
-        }
-        Ok(records)
+        })
+        .await
     }
 }
 
