@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Killed, bin, run};
+use common::{Killed, bin, blocking, run, until};
 use connector_mailchimp::{MailchimpSettings, McClient, webhooks};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
@@ -33,21 +33,6 @@ fn stock(flow: &str, file: &str) -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(flow).join("pipelines").join(file),
     )
     .unwrap()
-}
-
-/// Waits up to 20 s for `done`; whether it came true.
-async fn until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..400 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

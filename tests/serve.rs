@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Killed, bin, run};
+use common::{Killed, bin, blocking, run};
 use engine::executor::INTERRUPTED;
 use engine::state::{Operation, StateStore};
 use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
@@ -134,10 +134,6 @@ fn secrets(dir: &Path, pairs: &[(&str, &str)]) {
         let (code, out) = run(dir, &["secrets", "set", name], value);
         assert_eq!(code, 0, "{out}");
     }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

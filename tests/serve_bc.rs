@@ -8,31 +8,15 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Killed, bin, run};
+use common::{Killed, bin, blocking, run, until};
 use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
 use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
 use serde_json::json;
 
 const MC_TOKEN: &str = "mc-token-0123456789abcdef";
 const BC_TOKEN: &str = "bc-token-0123456789abcdef";
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-/// Waits up to 20 s for `done`; whether it came true.
-async fn until(done: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_central_change_reaches_mailchimp_through_a_notification() {

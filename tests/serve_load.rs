@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Killed, bin, run};
+use common::{Killed, bin, blocking, run};
 use connector_business_central::{BcClient, BcSettings, subscriptions};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
@@ -39,10 +39,6 @@ impl SecretResolver for Fixed {
     fn resolve(&self, _: &SecretRef) -> Result<String, String> {
         Ok(BcConfig::default().client_secret)
     }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 async fn eventually<T>(limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {

@@ -48,3 +48,20 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Runs blocking work (the binary, a sandbox's admin) off the async test's workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Waits up to 20 s for `done`, checking every 50 ms; whether it came true.
+pub async fn until(done: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(20) {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    done()
+}
