@@ -72,6 +72,21 @@ impl Env {
         Env { api: sandbox.api_base(), sandbox, admin, client, token, company }
     }
 
+    /// Waits until the sandbox has recorded the outcome of `n` notification attempts. The
+    /// receiver sees a POST before the sandbox reads the answer and schedules the retry, so a
+    /// test that moves the clock right after the receiver saw it can move it too early.
+    pub async fn wait_for_attempts(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let done = self.admin.notifications().iter().filter(|d| d.kind == "notification").count();
+            if done >= n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "only {done} of {n} notification attempts recorded");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// `{api}/companies({company})/{path}`.
     pub fn co(&self, path: &str) -> String {
         format!("/companies({})/{path}", self.company)

@@ -215,10 +215,12 @@ async fn retryable_failures_are_retried_on_the_ladder() {
     rx.answer(&[503, 429]);
     let item = env.admin.create_item(&env.company, json!({"displayName": "Lamp"}));
     rx.wait_for(1, Duration::from_secs(5)).await;
+    env.wait_for_attempts(1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.notifications().len(), 1, "the retry waits a (virtual) minute");
     env.admin.advance_clock(Duration::from_secs(61));
     rx.wait_for(2, Duration::from_secs(5)).await;
+    env.wait_for_attempts(2).await;
     env.admin.advance_clock(Duration::from_secs(61));
     let got = rx.wait_for(3, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 3);
@@ -246,11 +248,12 @@ async fn six_failures_delete_the_subscription() {
     let ladder = [1u64, 1, 10, 100, 1000];
     rx.wait_for(1, Duration::from_secs(5)).await;
     for (i, minutes) in ladder.iter().enumerate() {
+        env.wait_for_attempts(i + 1).await;
         assert_eq!(env.admin.subscriptions().len(), 1, "still there after {} failures", i + 1);
         env.admin.advance_clock(Duration::from_secs(minutes * 60 + 1));
         rx.wait_for(i + 2, Duration::from_secs(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.wait_for_attempts(6).await;
     assert_eq!(rx.notifications().len(), 6);
     assert!(env.admin.subscriptions().is_empty(), "the sixth failure deletes it");
 }
