@@ -6,7 +6,7 @@
 //! must hold: no panic; an answer from the small set Business Central can live with (2xx, 400
 //! for a body that is not a delivery, 404 for a wrong token, 413 for an oversized body, never a
 //! 5xx while the inbox works); a notification with the wrong `clientState` is never stored. The
-//! stable equivalent (`tests/fuzz.rs`) sends the same kind of input to the real binary.
+//! stable equivalent (`tests/e2e/fuzz.rs`) sends the same kind of input to the real binary.
 
 #![no_main]
 

@@ -1,7 +1,7 @@
 //! What each fuzz target checks, as plain functions of the input bytes.
 //!
 //! The cargo-fuzz targets in `fuzz_targets/` call these, and so do the stable equivalents in
-//! `tests/fuzz.rs` (proptest in CI, and a long random loop with `--ignored`), which include
+//! `tests/e2e/fuzz.rs` (proptest in CI, and a long random loop with `--ignored`), which include
 //! this file by path: the checks are compiled and run on stable even where cargo-fuzz (nightly)
 //! is not available. Each function panics only when the code under test breaks a promise: it
 //! panicked itself, or returned an error without a message or with a position outside the

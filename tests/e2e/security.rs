@@ -9,7 +9,7 @@
 //!
 //! (`secrets.rs` follows a secret through a sync; `bad_input.rs` sends forged webhooks.)
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! BC → Mailchimp run neither re-subscribes the member nor writes anything (no echo loop). Then
 //! an email change and a bounce, also carried by the service alone.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The legacy SOAP endpoint over real sockets: every operation with criteria, the faults, the
 //! WSDL, and responses checked against the served schema subset.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sandbox_dynamics_gp::{check_soap_request, check_soap_response};

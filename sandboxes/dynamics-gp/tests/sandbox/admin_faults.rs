@@ -1,6 +1,6 @@
 //! The admin API (HTTP and in process), injected faults and the request log.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,7 @@
 //! - two projects in one process keep their state, inboxes and webhooks apart, and a run missed
 //!   while the service was down runs once when it starts.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs::File;

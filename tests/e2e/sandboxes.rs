@@ -1,6 +1,6 @@
 //! The binary with the sandboxes: `sandbox`, and `check` and `connect` against Mailchimp.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

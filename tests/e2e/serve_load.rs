@@ -9,7 +9,7 @@
 //! through the Business Central sandbox, which enforces its 5-second limit, by subscribing
 //! over and over. Pipelines with `schedule: webhook` run meanwhile, as they would.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

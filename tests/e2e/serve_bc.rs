@@ -3,7 +3,7 @@
 //! notification when a customer changes, the service stores it and runs the `schedule: webhook`
 //! pipeline, and the member's merge fields change in Mailchimp. Nobody runs `run`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

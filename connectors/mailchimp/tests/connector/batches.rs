@@ -1,7 +1,7 @@
 //! E-commerce writes in bulk go through batch operations (`/batches`), and each record's result
 //! comes back to it: what the ledger, the audit trail and dead letters rely on.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The connector against the sandbox, through the real HTTP client.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

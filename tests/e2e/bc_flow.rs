@@ -11,7 +11,7 @@
 //! - bad records (an invalid email, an invoice without a currency) land in dead letters with
 //!   their reason while the rest syncs, and `replay` resolves them once they are fixed.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

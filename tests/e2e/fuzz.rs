@@ -2,8 +2,8 @@
 //! fed by proptest in CI, and by a longer random loop on demand:
 //!
 //! ```sh
-//! cargo test --test fuzz -- --ignored --nocapture          # 20 s per target
-//! MLC_FUZZ_SECONDS=600 cargo test --test fuzz -- --ignored  # longer
+//! cargo test --test e2e fuzz:: -- --ignored --nocapture          # 20 s per target
+//! MLC_FUZZ_SECONDS=600 cargo test --test e2e fuzz:: -- --ignored  # longer
 //! ```
 //!
 //! Inputs are arbitrary bytes, strings built from each format's tokens (so they get past the
@@ -11,9 +11,9 @@
 //! are kept as named regression tests below. The Business Central notification intake lives in
 //! the binary, so its inputs go to a real `ml-connector serve` over HTTP.
 
-mod common;
+use crate::common;
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::io::{BufRead, BufReader};

@@ -18,8 +18,6 @@
 //! same de-duplication key: see `src/service/intake_mailchimp.rs`). 24 cases in CI, 256 with
 //! `MLC_LONG=1`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -13,9 +13,9 @@
 //! points into the fixture file itself.
 //!
 //! Every diagnostic must carry a `line:col`. After a deliberate change of wording, regenerate the
-//! expectations with `MLC_BLESS=1 cargo test --test bad_configs` and review the diff.
+//! expectations with `MLC_BLESS=1 cargo test --test e2e bad_configs::` and review the diff.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

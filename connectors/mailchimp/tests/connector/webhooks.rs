@@ -1,7 +1,7 @@
 //! List webhooks end to end: registration (the sandbox validates the URL with a GET), signed
 //! form-encoded deliveries of what a person does, and no echo of our own API writes.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -19,8 +19,7 @@
 //! CI runs 2 seeds per flow; `MLC_LONG=1` runs 8 (BC) and 6 (GP) with more data; `MLC_SEED=N`
 //! replays one.
 
-mod common;
-mod reliability;
+use crate::reliability;
 
 use std::time::Instant;
 

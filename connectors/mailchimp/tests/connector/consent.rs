@@ -2,7 +2,7 @@
 //! in Mailchimp, a member who unsubscribed or bounced is never subscribed again by our writes;
 //! only their own re-subscription brings them back.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

@@ -13,7 +13,7 @@
 //!
 //! (Broken configuration is `bad_configs.rs`; bytes at random are `fuzz.rs`.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,7 @@
 //! change (which leaves GP's customer timestamp alone) reaches Mailchimp once; a wrong password
 //! fails the run with a clear message.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

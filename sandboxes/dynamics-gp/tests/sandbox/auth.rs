@@ -1,6 +1,6 @@
 //! NTLM bound to the connection, Negotiate, SBA Basic, and curl as an independent client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ntlm::http::Scheme;

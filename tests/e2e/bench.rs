@@ -2,7 +2,7 @@
 //! BENCHMARKS.md): the mapping measurement on a few records reports a throughput, and where the
 //! baselines are installed, their outputs equal the engine's record by record.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

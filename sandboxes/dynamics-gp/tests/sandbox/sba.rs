@@ -1,6 +1,6 @@
 //! SBA REST routes (the reference's best guess, documented in the crate).
 
-mod common;
+use crate::common;
 
 use common::*;
 use ntlm::http::Scheme;

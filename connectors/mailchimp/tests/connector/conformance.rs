@@ -1,7 +1,7 @@
 //! Every request the connector sends, and every response the sandbox returns, checked against
 //! Mailchimp's OpenAPI document.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

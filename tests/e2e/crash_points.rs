@@ -14,8 +14,8 @@
 //! CI runs 7 points (every kind once, two from outside, one among the orders); `MLC_LONG=1`
 //! runs 28; `MLC_SEED=N` replays one.
 
-mod common;
-mod reliability;
+use crate::common;
+use crate::reliability;
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
