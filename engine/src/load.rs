@@ -459,7 +459,7 @@ impl Compiler<'_> {
                     None
                 }
             },
-            None => event_driven.then_some(Schedule::Webhook),
+            None => event_driven.then(Schedule::webhook),
         };
 
         for (i, dep) in pc.depends_on.iter().enumerate() {

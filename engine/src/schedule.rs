@@ -11,13 +11,19 @@ use croner::parser::{CronParser, Seconds, Year};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::config::ScheduleConfig;
+use crate::config::{ClockConfig, ScheduleConfig};
 
-/// When a pipeline runs in the service.
+/// When a pipeline runs in the service: on events, on a clock, or both (events, with the clock
+/// as a safety poll for a notification that was lost).
 #[derive(Debug, Clone)]
-pub enum Schedule {
-    /// When events for its source arrive, and once at start-up for what arrived meanwhile.
-    Webhook,
+pub struct Schedule {
+    on_events: bool,
+    clock: Option<Clock>,
+}
+
+/// The clock of a schedule.
+#[derive(Debug, Clone)]
+pub enum Clock {
     /// Every so often, counted from the start of the previous run.
     Every(std::time::Duration),
     /// At the times a cron expression names, read in `zone`.
@@ -25,53 +31,91 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Compiles a schedule. The error names the key at fault (`cron` or `timezone`) and why.
+    /// When events for its source arrive, and once at start-up for what arrived meanwhile.
+    pub fn webhook() -> Schedule {
+        Schedule { on_events: true, clock: None }
+    }
+
+    /// Every so often, counted from the start of the previous run.
+    pub fn every(every: std::time::Duration) -> Schedule {
+        Schedule { on_events: false, clock: Some(Clock::Every(every)) }
+    }
+
+    /// Compiles a schedule. The error names the key at fault (`every`, `cron` or `timezone`)
+    /// and why.
     pub fn compile(config: &ScheduleConfig) -> Result<Schedule, (&'static str, String)> {
-        match config {
-            ScheduleConfig::Webhook => Ok(Schedule::Webhook),
-            ScheduleConfig::Every(every) if every.0.is_zero() => Err(("every", "must be longer than 0".to_owned())),
-            ScheduleConfig::Every(every) => Ok(Schedule::Every(every.0)),
-            ScheduleConfig::Cron { expression, timezone } => {
+        let clock = match &config.clock {
+            None => None,
+            Some(ClockConfig::Every(every)) if every.0.is_zero() => {
+                return Err(("every", "must be longer than 0".to_owned()));
+            }
+            Some(ClockConfig::Every(every)) => Some(Clock::Every(every.0)),
+            Some(ClockConfig::Cron { expression, timezone }) => {
                 let zone = match timezone {
                     None => TimeZone::UTC,
                     Some(name) => TimeZone::get(name)
                         .map_err(|_| ("timezone", format!("`{name}` is not a known IANA time zone")))?,
                 };
                 let cron = parse_cron(expression).map_err(|e| ("cron", e))?;
-                let schedule = Schedule::Cron { cron: Box::new(cron), zone, text: expression.clone() };
+                let clock = Clock::Cron { cron: Box::new(cron), zone, text: expression.clone() };
                 // `0 0 31 2 *` parses but never fires; say so now rather than wait forever.
-                if schedule.next_after(Timestamp::now()).is_none() {
+                if clock.next_after(Timestamp::now()).is_none() {
                     return Err(("cron", format!("`{expression}` never fires (no such date)")));
                 }
-                Ok(schedule)
+                Some(clock)
             }
-        }
+        };
+        Ok(Schedule { on_events: config.webhook, clock })
     }
 
-    /// The first time strictly after `after` at which the pipeline is due; `None` for a webhook
-    /// schedule (or an expression with no further occurrence).
+    /// The first time strictly after `after` at which the clock makes the pipeline due; `None`
+    /// without a clock (or for an expression with no further occurrence).
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
+        self.clock.as_ref().and_then(|c| c.next_after(after))
+    }
+
+    /// Whether the pipeline runs on a clock (alone or beside events).
+    pub fn is_timed(&self) -> bool {
+        self.clock.is_some()
+    }
+
+    /// Whether events for its source make the pipeline run.
+    pub fn on_events(&self) -> bool {
+        self.on_events
+    }
+
+    /// The clock, if any.
+    pub fn clock(&self) -> Option<&Clock> {
+        self.clock.as_ref()
+    }
+}
+
+impl Clock {
+    fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         match self {
-            Schedule::Webhook => None,
-            Schedule::Every(every) => after.checked_add(*every).ok(),
-            Schedule::Cron { cron, zone, .. } => {
+            Clock::Every(every) => after.checked_add(*every).ok(),
+            Clock::Cron { cron, zone, .. } => {
                 cron.find_next_occurrence(&after.to_zoned(zone.clone()), false).ok().map(|z| z.timestamp())
             }
         }
     }
+}
 
-    /// Whether the pipeline runs on a clock (rather than on events).
-    pub fn is_timed(&self) -> bool {
-        !matches!(self, Schedule::Webhook)
+impl fmt::Display for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Clock::Every(every) => write!(f, "every {}", crate::config::Duration(*every)),
+            Clock::Cron { text, zone, .. } => write!(f, "cron `{text}` ({})", zone.iana_name().unwrap_or("UTC")),
+        }
     }
 }
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Schedule::Webhook => f.write_str("webhook"),
-            Schedule::Every(every) => write!(f, "every {}", crate::config::Duration(*every)),
-            Schedule::Cron { text, zone, .. } => write!(f, "cron `{text}` ({})", zone.iana_name().unwrap_or("UTC")),
+        match (&self.clock, self.on_events) {
+            (None, _) => f.write_str("webhook"),
+            (Some(clock), false) => clock.fmt(f),
+            (Some(clock), true) => write!(f, "webhook, and {clock}"),
         }
     }
 }
@@ -96,10 +140,10 @@ mod tests {
     use crate::config::Duration;
 
     fn cron(expression: &str, zone: Option<&str>) -> Schedule {
-        Schedule::compile(&ScheduleConfig::Cron {
+        Schedule::compile(&ScheduleConfig::clock(ClockConfig::Cron {
             expression: expression.to_owned(),
             timezone: zone.map(str::to_owned),
-        })
+        }))
         .unwrap()
     }
 
@@ -153,18 +197,18 @@ mod tests {
             fires(&cron("30 6 * * MON", None), "2026-03-01T00:00:00Z", 2),
             ["2026-03-02T06:30:00Z", "2026-03-09T06:30:00Z"]
         );
-        let every = Schedule::compile(&ScheduleConfig::Every(Duration::from_secs(900))).unwrap();
+        let every = Schedule::compile(&ScheduleConfig::clock(ClockConfig::Every(Duration::from_secs(900)))).unwrap();
         assert_eq!(fires(&every, "2026-03-01T10:00:00Z", 2), ["2026-03-01T10:15:00Z", "2026-03-01T10:30:00Z"]);
-        assert!(Schedule::Webhook.next_after(at("2026-03-01T00:00:00Z")).is_none());
+        assert!(Schedule::webhook().next_after(at("2026-03-01T00:00:00Z")).is_none());
     }
 
     #[test]
     fn bad_expressions_and_zones_are_refused_with_the_key_at_fault() {
         let compile = |expression: &str, zone: Option<&str>| {
-            Schedule::compile(&ScheduleConfig::Cron {
+            Schedule::compile(&ScheduleConfig::clock(ClockConfig::Cron {
                 expression: expression.to_owned(),
                 timezone: zone.map(str::to_owned),
-            })
+            }))
             .unwrap_err()
         };
         let (key, message) = compile("61 * * * *", None);
@@ -174,7 +218,21 @@ mod tests {
         assert!(compile("0 0 2 * * *", None).1.contains("has 6 field(s)"));
         assert!(compile("0 0 31 2 *", None).1.contains("never fires"));
         assert_eq!(compile("0 2 * * *", Some("Mars/Olympus")).0, "timezone");
-        let zero = Schedule::compile(&ScheduleConfig::Every(Duration::from_secs(0))).unwrap_err();
+        let zero = Schedule::compile(&ScheduleConfig::clock(ClockConfig::Every(Duration::from_secs(0)))).unwrap_err();
         assert_eq!(zero.0, "every");
+    }
+
+    #[test]
+    fn a_webhook_schedule_with_a_safety_poll_listens_and_ticks() {
+        let config = ScheduleConfig { webhook: true, clock: Some(ClockConfig::Every(Duration::from_secs(6 * 3600))) };
+        let both = Schedule::compile(&config).unwrap();
+        assert!(both.on_events() && both.is_timed());
+        assert_eq!(fires(&both, "2026-03-01T10:00:00Z", 2), ["2026-03-01T16:00:00Z", "2026-03-01T22:00:00Z"]);
+        assert_eq!(both.to_string(), "webhook, and every 6h");
+        let webhook = Schedule::webhook();
+        assert!(webhook.on_events() && !webhook.is_timed());
+        assert_eq!(webhook.to_string(), "webhook");
+        let every = Schedule::every(std::time::Duration::from_secs(60));
+        assert!(!every.on_events() && every.is_timed());
     }
 }

@@ -118,7 +118,7 @@ impl Served {
     /// Whether `arrival` is work for pipeline `i`.
     pub fn wants(&self, i: usize, arrival: &Arrival) -> bool {
         let p = &self.project.pipelines[i];
-        if !matches!(p.schedule, Some(Schedule::Webhook)) {
+        if !p.schedule.as_ref().is_some_and(Schedule::on_events) {
             return false;
         }
         match arrival {

@@ -14,7 +14,7 @@
 
 use engine::executor::INTERRUPTED;
 use engine::pipeline::Pipeline;
-use engine::schedule::Schedule;
+use engine::schedule::{Clock, Schedule};
 use jiff::Timestamp;
 use state::RunRecord;
 
@@ -38,12 +38,13 @@ impl Slot {
         let Some(schedule) = schedule else { return slot };
         let unfinished = last.is_some_and(|r| r.finished_at.is_none() || r.error.as_deref() == Some(INTERRUPTED));
         let last_start = last.and_then(|r| r.started_at.parse::<Timestamp>().ok());
-        match (schedule, last_start) {
-            (Schedule::Webhook, _) => slot.due = true,
+        match (schedule.clock(), last_start) {
+            // Whatever arrived while the service was down.
+            _ if schedule.on_events() => slot.due = true,
             _ if unfinished => slot.due = true,
             // Never ran: an interval starts now; a cron waits for its first time.
-            (Schedule::Every(_), None) => slot.due = true,
-            (Schedule::Cron { .. }, None) => slot.next = schedule.next_after(now),
+            (Some(Clock::Every(_)), None) => slot.due = true,
+            (_, None) => slot.next = schedule.next_after(now),
             (_, Some(start)) => slot.next = schedule.next_after(start),
         }
         slot.tick(now);
@@ -148,7 +149,7 @@ mod tests {
     }
 
     fn hourly() -> Schedule {
-        Schedule::Every(Duration::from_secs(3600))
+        Schedule::every(Duration::from_secs(3600))
     }
 
     #[test]
@@ -174,10 +175,10 @@ mod tests {
         assert!(!slot.due);
         assert_eq!(slot.next, Some(at("2026-03-01T12:30:00Z")));
 
-        let month_end = Schedule::compile(&engine::config::ScheduleConfig::Cron {
+        let month_end = Schedule::compile(&engine::config::ScheduleConfig::clock(engine::config::ClockConfig::Cron {
             expression: "0 23 L * *".into(),
             timezone: None,
-        })
+        }))
         .unwrap();
         let slot = Slot::at_start(Some(&month_end), None, now);
         assert!(!slot.due);
@@ -197,7 +198,7 @@ mod tests {
         let slot = Slot::at_start(Some(&hourly()), Some(&interrupted), now);
         assert!(slot.due);
         assert!(slot.last_failed, "an interrupted run did not account for every record");
-        assert!(Slot::at_start(Some(&Schedule::Webhook), None, now).due);
+        assert!(Slot::at_start(Some(&Schedule::webhook()), None, now).due);
     }
 
     #[test]
@@ -223,14 +224,37 @@ mod tests {
 
     #[test]
     fn a_run_longer_than_its_interval_is_followed_once_never_overlapped() {
-        let every = Schedule::Every(Duration::from_secs(1));
+        let every = Schedule::every(Duration::from_secs(1));
         let mut slot = Slot { running: true, ..Slot::default() };
         slot.tick(at("2026-03-01T12:00:05Z"));
         slot.finished(Some(&every), at("2026-03-01T12:00:00Z"), Some(true), at("2026-03-01T12:00:05Z"));
         assert!(slot.due && !slot.running);
         // An interrupted run leaves the health as it was.
         let mut slot = Slot { running: true, last_failed: true, ..Slot::default() };
-        slot.finished(Some(&Schedule::Webhook), at("2026-03-01T12:00:00Z"), None, at("2026-03-01T12:00:01Z"));
+        slot.finished(Some(&Schedule::webhook()), at("2026-03-01T12:00:00Z"), None, at("2026-03-01T12:00:01Z"));
         assert!(slot.last_failed && !slot.due && slot.next.is_none());
+    }
+
+    #[test]
+    fn a_webhook_pipeline_with_a_safety_poll_catches_up_on_start_and_polls_between_events() {
+        let config = engine::config::ScheduleConfig {
+            webhook: true,
+            clock: Some(engine::config::ClockConfig::Every(engine::config::Duration::from_secs(6 * 3600))),
+        };
+        let both = Schedule::compile(&config).unwrap();
+        let now = at("2026-03-01T12:00:00Z");
+        // On start: due for whatever arrived meanwhile, even after a recent good run.
+        let recent = run("2026-03-01T11:00:00Z", Some("2026-03-01T11:00:05Z"), None);
+        let mut slot = Slot::at_start(Some(&both), Some(&recent), now);
+        assert!(slot.due);
+        // After a run (for an event, say), the poll is six hours from its start.
+        slot.due = false;
+        slot.running = true;
+        slot.finished(Some(&both), now, Some(true), at("2026-03-01T12:00:02Z"));
+        assert_eq!(slot.next, Some(at("2026-03-01T18:00:00Z")));
+        slot.tick(at("2026-03-01T17:59:59Z"));
+        assert!(!slot.due, "no notification, not yet time");
+        slot.tick(at("2026-03-01T18:00:00Z"));
+        assert!(slot.due, "no notification for six hours: the safety poll runs");
     }
 }

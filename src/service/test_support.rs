@@ -84,8 +84,10 @@ pub fn project(dir: &Path, bc: &BcSandbox, mc: Option<(&McSandbox, &str)>, sourc
     for (name, connection, entity) in sources {
         let cursor =
             if *connection == "events" { "{field: seq, kind: number}" } else { "{field: lastModifiedDateTime}" };
+        // BC sources listen for notifications (the upkeep subscribes only for those).
+        let schedule = if *connection == "bc" { "schedule: webhook\n" } else { "" };
         let pipeline = format!(
-            "version: 1\nname: {name}\nsource: {{connection: {connection}, entity: '{entity}', cursor: {cursor}}}\nkey: \"{{{{ record.id }}}}\"\nfields: {{id: \"{{{{ record.id }}}}\"}}\ntarget: {{connection: out, resource: records, params: {{file: {name}.jsonl}}}}\n"
+            "version: 1\nname: {name}\n{schedule}source: {{connection: {connection}, entity: '{entity}', cursor: {cursor}}}\nkey: \"{{{{ record.id }}}}\"\nfields: {{id: \"{{{{ record.id }}}}\"}}\ntarget: {{connection: out, resource: records, params: {{file: {name}.jsonl}}}}\n"
         );
         std::fs::write(dir.join("pipelines").join(format!("{name}.yaml")), pipeline).unwrap();
     }

@@ -151,7 +151,7 @@ pub fn needs(project: &Project) -> Needs {
     for p in &project.pipelines {
         let source = &p.source;
         match connector(&source.connection) {
-            Some(c) if c == BusinessCentralConnector.name() && source.entity != "company" => {
+            Some(c) if c == BusinessCentralConnector.name() && source.entity != "company" && listens(p) => {
                 out.bc.entry(source.connection.clone()).or_default().insert(source.entity.clone());
             }
             Some(c) if c == InboxConnector.name() && source.entity == SYSTEM_MAILCHIMP => out.mailchimp_events = true,
@@ -161,12 +161,20 @@ pub fn needs(project: &Project) -> Needs {
     out
 }
 
+/// Whether events make the pipeline run: a pipeline only on a clock (or only run by hand) has
+/// no use for notifications, and a subscription for it would only cost Business Central calls.
+fn listens(pipeline: &engine::pipeline::Pipeline) -> bool {
+    pipeline.schedule.as_ref().is_some_and(engine::schedule::Schedule::on_events)
+}
+
 /// What one pass did; each entry is `project/connection/entity` (or `project/connection/list`).
 #[derive(Debug, Default, Clone)]
 pub struct UpkeepReport {
     pub created: Vec<String>,
     pub renewed: Vec<String>,
     pub kept: Vec<String>,
+    /// Subscriptions of entities no pipeline listens to any more, deleted.
+    pub deleted: Vec<String>,
     pub webhooks_registered: Vec<String>,
     pub webhooks_kept: Vec<String>,
     /// What could not be done, with why (never a secret).
@@ -225,8 +233,23 @@ impl Upkeep {
     pub async fn pass(&self) -> UpkeepReport {
         let mut report = UpkeepReport::default();
         for index in 0..self.projects.len() {
-            let needs = needs(&self.projects[index].project);
-            for (connection, entities) in &needs.bc {
+            let project = &self.projects[index];
+            let needs = needs(&project.project);
+            // Connections with recorded subscriptions but no listening pipeline any more are
+            // visited too, with nothing wanted, so their subscriptions are deleted.
+            let mut connections = needs.bc.clone();
+            for r in project.store.subscriptions().unwrap_or_default().into_iter().filter(|r| r.system == SYSTEM_BC) {
+                let still_bc = project.project.config.connections.get(&r.connection).map(|c| c.connector.as_str())
+                    == Some(BusinessCentralConnector.name());
+                if still_bc {
+                    connections.entry(r.connection).or_default();
+                } else {
+                    // The connection is gone from the project: nothing to delete with; Business
+                    // Central lets the subscription lapse within three days.
+                    let _ = project.store.subscription_remove(SYSTEM_BC, &r.connection, &r.entity);
+                }
+            }
+            for (connection, entities) in &connections {
                 self.bc_connection(index, connection, entities, &mut report).await;
             }
             if needs.mailchimp_events {
@@ -244,6 +267,7 @@ impl Upkeep {
             created = report.created.len(),
             renewed = report.renewed.len(),
             kept = report.kept.len(),
+            deleted = report.deleted.len(),
             webhooks_registered = report.webhooks_registered.len(),
             failures = report.failures.len(),
             "Subscription upkeep pass."
@@ -281,6 +305,8 @@ impl Upkeep {
             }
         }
         let now = self.clock.now();
+        // Each API's live subscriptions, listed once per pass.
+        let mut lists: BTreeMap<String, Vec<subscriptions::Subscription>> = BTreeMap::new();
         for (api, wanted) in by_api {
             for (entity, resource) in &wanted {
                 let label = format!("{name}/{connection}/{entity}");
@@ -304,7 +330,7 @@ impl Upkeep {
                 }
             }
             let live = match subscriptions::list(&client, &api).await {
-                Ok(l) => l,
+                Ok(l) => lists.entry(api).insert_entry(l).into_mut(),
                 Err(e) => {
                     report.failures.push(format!("{name}/{connection}: listing subscriptions: {e}"));
                     continue;
@@ -332,11 +358,20 @@ impl Upkeep {
                 }
             }
         }
-        // Entities no pipeline reads any more: forget them here; Business Central lets the
-        // subscription expire within three days.
+        // Entities no pipeline listens to any more: delete their subscriptions, so Business
+        // Central stops calling the service for them (and would not keep them three days).
         for r in p.store.subscriptions().unwrap_or_default() {
-            if r.system == SYSTEM_BC && r.connection == connection && !entities.contains(&r.entity) {
-                let _ = p.store.subscription_remove(SYSTEM_BC, connection, &r.entity);
+            if r.system != SYSTEM_BC || r.connection != connection || entities.contains(&r.entity) {
+                continue;
+            }
+            let label = format!("{name}/{connection}/{}", r.entity);
+            match delete_recorded(&client, &r, &mut lists).await {
+                Ok(()) => {
+                    let _ = p.store.subscription_remove(SYSTEM_BC, connection, &r.entity);
+                    tracing::info!(project = %name, connection = %connection, entity = %r.entity, "Deleted a subscription no pipeline listens to.");
+                    report.deleted.push(label);
+                }
+                Err(e) => report.failures.push(format!("{label}: deleting the subscription: {e}")),
             }
         }
     }
@@ -454,6 +489,28 @@ impl Upkeep {
     }
 }
 
+/// Deletes the live subscription `record` names, if Business Central still has it. `lists`
+/// caches each API's subscriptions for the pass.
+async fn delete_recorded(
+    client: &BcClient,
+    record: &SubscriptionRecord,
+    lists: &mut BTreeMap<String, Vec<subscriptions::Subscription>>,
+) -> Result<(), String> {
+    let (api, _) = split_entity(&record.entity).map_err(|e| e.to_string())?;
+    if !lists.contains_key(&api) {
+        let live = subscriptions::list(client, &api).await.map_err(|e| e.to_string())?;
+        lists.insert(api.clone(), live);
+    }
+    let Some(sub) = lists[&api].iter().find(|s| s.id == record.subscription_id) else {
+        return Ok(()); // Already gone (expired, or deleted by an admin).
+    };
+    match subscriptions::delete(client, &api, sub).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.status == Some(404) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Prometheus text for `mlc_subscription_expiry_seconds{project, system, connection, entity}`:
 /// the seconds left until each expiring subscription expires at `now` (negative once expired).
 /// Subscriptions that do not expire (Mailchimp webhooks) are left out. Empty input, empty text.
@@ -523,6 +580,27 @@ mod tests {
         BC_TOKEN, CLIENT_STATE, MC_TOKEN, bc_sandbox, eventually, mc_sandbox, project, secrets, serve,
     };
 
+    /// The upkeep's view of a test project whose BC notifications go to `base`.
+    fn upkept(
+        project: Project,
+        store: &Arc<SqliteStore>,
+        base: &str,
+        routes: &Routes,
+        mc: Option<String>,
+    ) -> ProjectUpkeep {
+        ProjectUpkeep {
+            project: Arc::new(project),
+            secrets: secrets(),
+            store: store.clone(),
+            bc: Some(BcHook {
+                notification_url: notification_url(base, BC_TOKEN),
+                client_state: CLIENT_STATE.into(),
+                routes: routes.clone(),
+            }),
+            mailchimp_url: mc,
+        }
+    }
+
     #[tokio::test]
     async fn a_failed_pass_is_reported_without_secrets_even_when_the_remote_error_quotes_the_url() {
         let bc = bc_sandbox().await;
@@ -532,17 +610,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let store = Arc::new(SqliteStore::open(&project.state_path()).unwrap());
         let upkeep = Upkeep::new(
-            vec![ProjectUpkeep {
-                project: Arc::new(project),
-                secrets: secrets(),
-                store: store.clone(),
-                bc: Some(BcHook {
-                    notification_url: notification_url(&format!("http://{closed}"), BC_TOKEN),
-                    client_state: CLIENT_STATE.into(),
-                    routes: Routes::default(),
-                }),
-                mailchimp_url: None,
-            }],
+            vec![upkept(project, &store, &format!("http://{closed}"), &Routes::default(), None)],
             Arc::new(SystemClock),
             UpkeepSettings::default(),
         );
@@ -554,6 +622,71 @@ mod tests {
         assert!(store.subscriptions().unwrap().is_empty());
         assert_eq!(redact("a secret-token-1 b", &["secret-token-1", "short"]), "a <redacted> b");
         bc.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_subscription_no_pipeline_listens_to_any_more_is_deleted() {
+        let bc = bc_sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        let sources = [("customers", "bc", "customers"), ("items", "bc", "items")];
+        let listening = project(dir.path(), &bc, None, &sources);
+        let (_receiver, base, routes) = handshake_receiver().await;
+        let store = Arc::new(SqliteStore::open(&listening.state_path()).unwrap());
+        let upkeep = |project: Project| {
+            Upkeep::new(
+                vec![upkept(project, &store, &base, &routes, None)],
+                Arc::new(SystemClock),
+                UpkeepSettings::default(),
+            )
+        };
+        let report = upkeep(listening).pass().await;
+        assert_eq!((report.created.len(), report.failures.len()), (2, 0), "{report:?}");
+        assert_eq!(bc.admin().subscriptions().len(), 2);
+
+        // `items` now polls instead: its subscription goes, the customers' stays.
+        let items = dir.path().join("pipelines/items.yaml");
+        let text = std::fs::read_to_string(&items).unwrap();
+        std::fs::write(&items, text.replace("schedule: webhook", "schedule: {every: 15m}")).unwrap();
+        let reload = || {
+            engine::load::load_project(&dir.path().join("ml-connector.yaml"), &crate::registry::connectors()).unwrap()
+        };
+        let report = upkeep(reload()).pass().await;
+        assert_eq!(report.deleted, ["test-project/bc/items"], "{report:?}");
+        assert_eq!((report.kept.len(), report.failures.len()), (1, 0), "{report:?}");
+        let live = bc.admin().subscriptions();
+        assert_eq!(live.len(), 1);
+        assert!(live[0]["resource"].as_str().unwrap().ends_with("/customers"), "{live:?}");
+        assert_eq!(store.subscriptions().unwrap().iter().map(|r| r.entity.as_str()).collect::<Vec<_>>(), ["customers"]);
+
+        // No pipeline listens at all: the connection is still visited, and cleaned up.
+        let customers = dir.path().join("pipelines/customers.yaml");
+        std::fs::remove_file(customers).unwrap();
+        let report = upkeep(reload()).pass().await;
+        assert_eq!(report.deleted, ["test-project/bc/customers"], "{report:?}");
+        assert!(bc.admin().subscriptions().is_empty());
+        assert!(store.subscriptions().unwrap().is_empty());
+        // And a pass with nothing to do does nothing.
+        let report = upkeep(reload()).pass().await;
+        assert!(report.deleted.is_empty() && report.failures.is_empty() && report.created.is_empty(), "{report:?}");
+        bc.shutdown().await;
+    }
+
+    /// A receiver that answers Business Central's handshakes: (its inbox's directory, base
+    /// URL, routes).
+    async fn handshake_receiver() -> (tempfile::TempDir, String, Routes) {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join(inbox::DEFAULT_PATH)).unwrap();
+        let routes = Routes::default();
+        let (trigger, _changes) = channel_trigger();
+        let receiver = BcReceiver {
+            project: "test-project".into(),
+            token: BC_TOKEN.into(),
+            client_state: CLIENT_STATE.into(),
+            inbox,
+            routes: routes.clone(),
+        };
+        let base = serve(BcNotifications::new(vec![receiver], trigger).router()).await;
+        (dir, base, routes)
     }
 
     const SOURCES: [(&str, &str, &str); 5] = [
@@ -598,17 +731,7 @@ mod tests {
             move || admin.now()
         };
         let upkeep = Upkeep::new(
-            vec![ProjectUpkeep {
-                project: Arc::new(project),
-                secrets: secrets(),
-                store: store.clone(),
-                bc: Some(BcHook {
-                    notification_url: notification_url(&base, BC_TOKEN),
-                    client_state: CLIENT_STATE.into(),
-                    routes: routes.clone(),
-                }),
-                mailchimp_url: Some(format!("{base}/hooks/mailchimp/{MC_TOKEN}")),
-            }],
+            vec![upkept(project, &store, &base, &routes, Some(format!("{base}/hooks/mailchimp/{MC_TOKEN}")))],
             Arc::new(clock),
             UpkeepSettings::default(),
         );

@@ -209,7 +209,10 @@ fn schedule_errors_point_at_the_key_at_fault() {
     f.write("pipelines/d.yaml", &with("d", "{every: 15m, cron: \"0 2 * * *\"}"));
     f.write("pipelines/e.yaml", &with("e", "{evry: 15m}"));
     f.write("pipelines/g.yaml", &with("g", "hourly"));
+    f.write("pipelines/h.yaml", &with("h", "{webhook: false}"));
+    f.write("pipelines/i.yaml", &with("i", "{webhook: true, timezone: UTC}"));
     f.write("pipelines/ok.yaml", &with("ok", "{cron: \"0 23 L * *\", timezone: Europe/Amsterdam}"));
+    f.write("pipelines/ok-poll.yaml", &with("ok-poll", "{webhook: true, every: 6h}"));
     let r = f.run(&["validate"]);
     assert_eq!(r.code, 2);
     insta::assert_snapshot!(diagnostics(&f, &r));

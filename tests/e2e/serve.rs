@@ -389,10 +389,9 @@ async fn two_projects_in_one_process_keep_apart_and_a_run_missed_while_down_runs
     let ago = |minutes: i64| (now - jiff::SignedDuration::from_mins(minutes)).to_string();
     let seed = store(&a);
     let last_month_end = {
-        let schedule = engine::schedule::Schedule::compile(&engine::config::ScheduleConfig::Cron {
-            expression: "0 23 L * *".into(),
-            timezone: None,
-        })
+        let schedule = engine::schedule::Schedule::compile(&engine::config::ScheduleConfig::clock(
+            engine::config::ClockConfig::Cron { expression: "0 23 L * *".into(), timezone: None },
+        ))
         .unwrap();
         // The latest month-end before now: step forward from 40 days ago.
         let mut t = now - jiff::SignedDuration::from_hours(24 * 40);

@@ -14,8 +14,8 @@ mod secret;
 pub use duration::Duration;
 pub use field::{FieldSpec, ForEachSpec};
 pub use pipeline::{
-    CursorConfig, CursorKind, ErrorPolicy, PipelineConfig, RecordErrorAction, ScheduleConfig, SourceConfig,
-    TargetConfig,
+    ClockConfig, CursorConfig, CursorKind, ErrorPolicy, PipelineConfig, RecordErrorAction, ScheduleConfig,
+    SourceConfig, TargetConfig,
 };
 pub use project::{AlertsConfig, ConnectionConfig, Defaults, PROJECT_FILE, ProjectConfig, StateConfig};
 pub use secret::SecretRef;

@@ -54,13 +54,21 @@ pub struct PipelineConfig {
 /// When `ml-connector serve` runs a pipeline.
 ///
 /// In YAML: `webhook`, or a mapping with `every` (an interval) or `cron` (an expression, with an
-/// optional `timezone`). Written by hand rather than derived so that a typo inside the mapping
-/// is reported at the offending key, not as "matches none of the alternatives".
+/// optional `timezone`), and optionally `webhook: true` beside either (events, plus a safety
+/// poll). Written by hand rather than derived so that a typo inside the mapping is reported at
+/// the offending key, not as "matches none of the alternatives".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScheduleConfig {
+pub struct ScheduleConfig {
     /// Run when events for the pipeline's source arrive (and once when the service starts, for
     /// whatever arrived while it was down).
-    Webhook,
+    pub webhook: bool,
+    /// Run on a clock; beside `webhook`, a safety poll for a notification that never came.
+    pub clock: Option<ClockConfig>,
+}
+
+/// The clock of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockConfig {
     /// Run every so often, counted from the start of the previous run.
     Every(Duration),
     /// Run at the times a cron expression names.
@@ -70,6 +78,18 @@ pub enum ScheduleConfig {
         /// An IANA time zone name; UTC when absent.
         timezone: Option<String>,
     },
+}
+
+impl ScheduleConfig {
+    /// `webhook`: on events only.
+    pub fn webhook() -> ScheduleConfig {
+        ScheduleConfig { webhook: true, clock: None }
+    }
+
+    /// On a clock only.
+    pub fn clock(clock: ClockConfig) -> ScheduleConfig {
+        ScheduleConfig { webhook: false, clock: Some(clock) }
+    }
 }
 
 /// The mapping form of a schedule, as written.
@@ -91,29 +111,40 @@ struct TimedSchedule {
     /// absent. Month-end and 02:00 are the customer's, not the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timezone: Option<String>,
+    /// Also run when events for the source arrive (a Business Central notification, a
+    /// Mailchimp webhook). `{webhook: true, every: 6h}` is prompt on events and still catches,
+    /// within six hours, a change whose notification was lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    webhook: bool,
 }
 
 impl ScheduleConfig {
     fn from_json(value: serde_json::Value) -> Result<Self, String> {
-        const FORMS: &str = "a schedule is `webhook`, `{every: 15m}` or `{cron: \"0 2 * * *\"}`";
+        const FORMS: &str =
+            "a schedule is `webhook`, `{every: 15m}`, `{cron: \"0 2 * * *\"}` or `{webhook: true, every: 6h}`";
         let timed: TimedSchedule = match value {
-            serde_json::Value::String(s) if s == "webhook" => return Ok(ScheduleConfig::Webhook),
+            serde_json::Value::String(s) if s == "webhook" => return Ok(ScheduleConfig::webhook()),
             serde_json::Value::Object(_) => serde_json::from_value(value).map_err(|e| e.to_string())?,
             _ => return Err(FORMS.to_owned()),
         };
-        match timed {
-            TimedSchedule { every: Some(every), cron: None, timezone: None } => Ok(ScheduleConfig::Every(every)),
-            TimedSchedule { every: None, cron: Some(expression), timezone } => {
-                Ok(ScheduleConfig::Cron { expression, timezone })
-            }
+        let clock = match timed {
             TimedSchedule { every: Some(_), cron: Some(_), .. } => {
-                Err("give either `every` or `cron`, not both".to_owned())
+                return Err("give either `every` or `cron`, not both".to_owned());
             }
             TimedSchedule { every: Some(_), timezone: Some(_), .. } => {
-                Err("`timezone` applies to `cron` only; `every` counts from the previous run".to_owned())
+                return Err("`timezone` applies to `cron` only; `every` counts from the previous run".to_owned());
             }
-            TimedSchedule { .. } => Err(FORMS.to_owned()),
+            TimedSchedule { every: Some(every), .. } => Some(ClockConfig::Every(every)),
+            TimedSchedule { cron: Some(expression), timezone, .. } => Some(ClockConfig::Cron { expression, timezone }),
+            TimedSchedule { timezone: Some(_), .. } => {
+                return Err("`timezone` applies to `cron` only".to_owned());
+            }
+            TimedSchedule { .. } => None,
+        };
+        if clock.is_none() && !timed.webhook {
+            return Err(FORMS.to_owned());
         }
+        Ok(ScheduleConfig { webhook: timed.webhook, clock })
     }
 }
 
@@ -125,14 +156,12 @@ impl<'de> Deserialize<'de> for ScheduleConfig {
 
 impl Serialize for ScheduleConfig {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let timed = match self {
-            ScheduleConfig::Webhook => return s.serialize_str("webhook"),
-            ScheduleConfig::Every(every) => TimedSchedule { every: Some(*every), cron: None, timezone: None },
-            ScheduleConfig::Cron { expression, timezone } => {
-                TimedSchedule { every: None, cron: Some(expression.clone()), timezone: timezone.clone() }
-            }
+        let (every, cron, timezone) = match &self.clock {
+            None => return s.serialize_str("webhook"),
+            Some(ClockConfig::Every(every)) => (Some(*every), None, None),
+            Some(ClockConfig::Cron { expression, timezone }) => (None, Some(expression.clone()), timezone.clone()),
         };
-        timed.serialize(s)
+        TimedSchedule { every, cron, timezone, webhook: self.webhook }.serialize(s)
     }
 }
 
@@ -145,8 +174,8 @@ impl JsonSchema for ScheduleConfig {
         let timed = generator.subschema_for::<TimedSchedule>();
         // if/then/else rather than anyOf, as for fields: errors land at the offending key.
         schemars::json_schema!({
-            "description": "`webhook` (run when events arrive), `{every: 15m}` or `{cron: \"0 23 L * *\", timezone: Europe/Amsterdam}`.",
-            "examples": ["webhook", {"every": "15m"}, {"cron": "0 23 L * *"}],
+            "description": "`webhook` (run when events arrive), `{every: 15m}`, `{cron: \"0 23 L * *\", timezone: Europe/Amsterdam}`, or `{webhook: true, every: 6h}` (events, plus a safety poll).",
+            "examples": ["webhook", {"every": "15m"}, {"cron": "0 23 L * *"}, {"webhook": true, "every": "6h"}],
             "if": { "type": "string" },
             "then": { "enum": ["webhook"] },
             "else": timed
