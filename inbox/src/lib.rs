@@ -122,6 +122,30 @@ impl Inbox {
         Ok(out)
     }
 
+    /// The `upemail` events of `source` after `after` (a `seq`), oldest first, as
+    /// (seq, old address in lower case, new address).
+    fn email_changes_after(&self, source: &str, after: i64) -> Result<Vec<(i64, String, String)>, InboxError> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = db
+            .prepare_cached(
+                "SELECT seq, json_extract(payload, '$.old_email'), json_extract(payload, '$.email') FROM events
+                 WHERE source = ?1 AND seq > ?2 AND json_extract(payload, '$.type') = 'upemail' ORDER BY seq",
+            )
+            .map_err(|e| InboxError(e.to_string()))?;
+        let rows = stmt
+            .query_map(params![source, after], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .map_err(|e| InboxError(e.to_string()))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (seq, Some(old), Some(new)) = row.map_err(|e| InboxError(e.to_string()))? {
+                out.push((seq, old.to_lowercase(), new));
+            }
+        }
+        Ok(out)
+    }
+
     /// How many events of `source` came after `after` (a `seq`): the backlog of a pipeline whose
     /// watermark is `after`.
     pub fn count_after(&self, source: &str, after: i64) -> Result<u64, InboxError> {
@@ -247,13 +271,48 @@ struct InboxPages {
     page: usize,
 }
 
+/// The inbox source Mailchimp's webhook deliveries are stored under.
+pub const MAILCHIMP_SOURCE: &str = "mailchimp";
+
+/// Adds `current_email` to each Mailchimp event: the address its `email` became through the
+/// `upemail` events that came after it (its `email` when none did).
+///
+/// Why: the return flow changes addresses first (`email-changes`), then applies consent and
+/// profile events, each found in the ERP by address. A person who unsubscribes and then changes
+/// address before the return flow runs has the unsubscribe under an address the ERP no longer
+/// holds; matched on `current_email`, it reaches them. `changes` are (seq, old address in lower
+/// case, new address), oldest first.
+fn add_current_email(events: &mut [Value], changes: &[(i64, String, String)]) {
+    for event in events {
+        let (Some(seq), Some(email)) = (event["seq"].as_i64(), event["email"].as_str()) else { continue };
+        let mut current = email.to_owned();
+        let mut after = seq;
+        // Each step moves forward in `seq`, so a chain A → B → A ends.
+        while let Some((at, _, new)) = changes.iter().find(|(at, old, _)| *at > after && *old == current.to_lowercase())
+        {
+            current = new.clone();
+            after = *at;
+        }
+        if let Some(o) = event.as_object_mut() {
+            o.insert("current_email".into(), Value::from(current));
+        }
+    }
+}
+
 #[async_trait]
 impl RecordPages for InboxPages {
     async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ConnectorError> {
-        let events = self
+        let mut events = self
             .inbox
             .read(&self.source, self.after, self.page.max(1))
             .map_err(|e| ConnectorError::new(e.to_string()))?;
+        if self.source == MAILCHIMP_SOURCE && !events.is_empty() {
+            let changes = self
+                .inbox
+                .email_changes_after(&self.source, self.after)
+                .map_err(|e| ConnectorError::new(e.to_string()))?;
+            add_current_email(&mut events, &changes);
+        }
         match events.last().and_then(|e| e["seq"].as_i64()) {
             Some(last) => {
                 self.after = last;
@@ -300,6 +359,83 @@ mod tests {
         assert!(matches!(second[..], [None, Some(n)] if n > 2), "{second:?}");
         assert_eq!(inbox.count("business-central").unwrap(), 3);
         assert_eq!(inbox.put_batch("business-central", &[]).unwrap(), []);
+    }
+
+    #[tokio::test]
+    async fn mailchimp_events_carry_the_address_their_email_became_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join(".ml-connector/inbox.db")).unwrap();
+        let events = [
+            json!({"type": "unsubscribe", "email": "Ann@example.com"}),
+            json!({"type": "upemail", "old_email": "ann@example.com", "email": "ann.b@example.com"}),
+            json!({"type": "profile", "email": "ann.b@example.com"}),
+            json!({"type": "subscribe", "email": "bob@example.com"}),
+            json!({"type": "upemail", "old_email": "ann.b@example.com", "email": "ann@example.com"}),
+            json!({"type": "cleaned", "email": "ann@example.com"}),
+            json!({"type": "upemail", "old_email": "nobody@example.com", "email": "x@example.com"}),
+        ];
+        for (i, e) in events.iter().enumerate() {
+            inbox.put(MAILCHIMP_SOURCE, &format!("k{i}"), e).unwrap();
+            inbox.put("other", &format!("k{i}"), e).unwrap();
+        }
+        let ctx =
+            ConnectContext { project_dir: dir.path().to_path_buf(), secrets: Arc::new(engine::connector::EnvSecrets) };
+        let conn = InboxConnector.connect(&Map::new(), &ctx).await.unwrap();
+        let read = |entity: &str, since: i64, page_size: u32| ReadRequest {
+            entity: entity.into(),
+            cursor_field: Some("seq".into()),
+            cursor_kind: CursorKind::Number,
+            since: Some(json!(since)),
+            page_size,
+            select: vec![],
+            expand: vec![],
+        };
+        let (mut current, mut seqs) = (Vec::new(), Vec::new());
+        // Pages of two: an event's later address changes count even when they are on a later page.
+        let mut pages = conn.read(&read(MAILCHIMP_SOURCE, 0, 2)).await.unwrap();
+        while let Some(page) = pages.next_page().await.unwrap() {
+            current.extend(page.iter().map(|e| e["current_email"].as_str().unwrap().to_owned()));
+            seqs.extend(page.iter().map(|e| e["seq"].as_i64().unwrap()));
+        }
+        assert_eq!(
+            current,
+            [
+                "ann@example.com", // A → B, then B → A: back where it started
+                "ann@example.com",
+                "ann@example.com",
+                "bob@example.com",
+                "ann@example.com",
+                "ann@example.com",
+                "x@example.com",
+            ]
+        );
+        // Read after the first change only: the unsubscribe is behind the watermark, and the
+        // profile event's address changes once more.
+        let mut pages = conn.read(&read(MAILCHIMP_SOURCE, seqs[1], 10)).await.unwrap();
+        let page = pages.next_page().await.unwrap().unwrap();
+        assert_eq!(page[0]["type"], "profile");
+        assert_eq!(page[0]["current_email"], "ann@example.com");
+        // Only Mailchimp events are read this way.
+        let mut pages = conn.read(&read("other", 0, 10)).await.unwrap();
+        assert!(pages.next_page().await.unwrap().unwrap().iter().all(|e| e.get("current_email").is_none()));
+    }
+
+    #[test]
+    fn an_address_that_changed_away_and_on_is_followed_to_its_end() {
+        let changes = vec![
+            (2, "a@x.com".to_owned(), "b@x.com".to_owned()),
+            (3, "b@x.com".to_owned(), "c@x.com".to_owned()),
+            (5, "a@x.com".to_owned(), "d@x.com".to_owned()),
+        ];
+        let mut events = vec![
+            json!({"seq": 1, "email": "A@x.com"}),
+            json!({"seq": 4, "email": "a@x.com"}),
+            json!({"seq": 6, "email": "a@x.com"}),
+            json!({"seq": 7, "type": "campaign"}),
+        ];
+        add_current_email(&mut events, &changes);
+        let got: Vec<Option<&str>> = events.iter().map(|e| e["current_email"].as_str()).collect();
+        assert_eq!(got, [Some("c@x.com"), Some("d@x.com"), Some("a@x.com"), None]);
     }
 
     #[tokio::test]

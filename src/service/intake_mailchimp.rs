@@ -19,7 +19,7 @@ use super::metrics::Delivery;
 use super::project::{Arrival, Served};
 
 /// The inbox source (the `inbox` connector's entity) Mailchimp events are stored under.
-pub const SOURCE: &str = "mailchimp";
+pub const SOURCE: &str = inbox::MAILCHIMP_SOURCE;
 
 /// Bodies larger than this are refused: a Mailchimp event is a few hundred bytes.
 const BODY_LIMIT: usize = 64 * 1024;
