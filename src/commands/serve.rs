@@ -23,10 +23,11 @@ pub struct Args {
     /// its own URL.
     #[arg(long, default_value = "mailchimp_webhook_token")]
     mailchimp_token: String,
-    /// The vault secret holding the webhook's signing secret; when set, unsigned or wrongly
-    /// signed deliveries are refused.
-    #[arg(long)]
-    mailchimp_signing_secret: Option<String>,
+    /// The vault secret holding the Mailchimp webhook's signing secret. When it is in the vault,
+    /// unsigned or wrongly signed deliveries are refused; the service stores it there itself
+    /// when it registers the webhook (Mailchimp shows it only then).
+    #[arg(long, default_value = "mailchimp_webhook_signing_secret")]
+    mailchimp_signing_secret: String,
     /// The vault secret holding the token in the Business Central notification URL
     /// (`https://host/hooks/business-central/<token>`).
     #[arg(long, default_value = "bc_webhook_token")]

@@ -61,10 +61,10 @@ async fn event(
         service.metrics.webhook(&served.name, SOURCE, Delivery::Refused);
         status
     };
-    if let Some(secret) = &hook.signing_secret {
+    if let Some(secret) = hook.signing.get() {
         let header = headers.get("x-mailchimp-signature").and_then(|v| v.to_str().ok());
         let now = jiff::Timestamp::now().as_second();
-        if let Err(e) = verify_signature(secret, header, &body, now) {
+        if let Err(e) = verify_signature(&secret, header, &body, now) {
             tracing::warn!(project = %served.name, reason = ?e, "Refused a Mailchimp delivery with a bad signature.");
             return refused(StatusCode::UNAUTHORIZED);
         }

@@ -53,8 +53,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The vault secret (in each project's vault) holding the Mailchimp webhook URL's token.
     pub mailchimp_token: String,
-    /// The vault secret holding the Mailchimp webhook's signing secret, if deliveries are signed.
-    pub mailchimp_signing_secret: Option<String>,
+    /// The vault secret holding the Mailchimp webhook's signing secret: read at start when
+    /// present, written when the upkeep registers the webhook.
+    pub mailchimp_signing_secret: String,
     /// The vault secret holding the Business Central notification URL's token.
     pub bc_token: String,
     /// The vault secret holding the `clientState` of Business Central subscriptions.
@@ -129,6 +130,7 @@ pub async fn serve(projects: Vec<Project>, options: Options) -> Result<(), Strin
                     .mailchimp
                     .as_ref()
                     .map(|m| format!("{}/hooks/mailchimp/{}", url.trim_end_matches('/'), m.token)),
+                mailchimp_signing: s.mailchimp.as_ref().map(|m| m.signing.clone()),
             })
             .collect();
         Arc::new(Upkeep::new(projects, Arc::new(SystemClock), UpkeepSettings::default()))

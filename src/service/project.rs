@@ -6,7 +6,7 @@
 //! vault, state and inbox, and a webhook reaches the project whose token it carries.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use engine::connector::{ConnectContext, SecretResolver};
 use engine::executor::Connections;
@@ -35,7 +35,32 @@ pub struct MailchimpHook {
     /// The secret token in the webhook URL.
     pub token: String,
     /// The webhook's signing secret, when deliveries are signed.
-    pub signing_secret: Option<String>,
+    pub signing: Arc<SigningSecret>,
+}
+
+/// The signing secret of a project's Mailchimp webhook. Mailchimp shows it once, in the answer
+/// that creates the webhook: the upkeep keeps it in the project's vault and here, so the intake
+/// checks signatures from the next delivery on, and after a restart.
+pub struct SigningSecret {
+    /// Its name in the project's vault.
+    pub name: String,
+    value: RwLock<Option<zeroize::Zeroizing<String>>>,
+}
+
+impl SigningSecret {
+    pub fn new(name: impl Into<String>, value: Option<String>) -> SigningSecret {
+        SigningSecret { name: name.into(), value: RwLock::new(value.map(zeroize::Zeroizing::new)) }
+    }
+
+    /// The secret, when deliveries are to be checked.
+    pub fn get(&self) -> Option<zeroize::Zeroizing<String>> {
+        self.value.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Checks deliveries with `value` from now on.
+    pub fn set(&self, value: &str) {
+        *self.value.write().unwrap_or_else(|p| p.into_inner()) = Some(zeroize::Zeroizing::new(value.to_owned()));
+    }
 }
 
 /// A project served by the service.
@@ -149,6 +174,11 @@ fn mailchimp_hook(
         Err(e) if needed => return Err(e),
         Err(_) => return Ok(None),
     };
-    let signing_secret = options.mailchimp_signing_secret.as_deref().map(resolve).transpose()?;
-    Ok(Some(MailchimpHook { token, signing_secret }))
+    // Absent until the upkeep registers the webhook (or for a webhook registered by hand
+    // before Mailchimp signed deliveries): deliveries are then authenticated by the token alone.
+    let signing_secret = resolve(&options.mailchimp_signing_secret).ok();
+    Ok(Some(MailchimpHook {
+        token,
+        signing: Arc::new(SigningSecret::new(&options.mailchimp_signing_secret, signing_secret)),
+    }))
 }

@@ -37,6 +37,7 @@ use state::{SqliteStore, SubscriptionRecord};
 
 use super::bc_notifications::Routes;
 use super::metrics::label;
+use super::project::SigningSecret;
 
 /// The `system` of Business Central subscriptions in the state store.
 pub const SYSTEM_BC: &str = "business-central";
@@ -110,6 +111,8 @@ pub struct ProjectUpkeep {
     /// `<public url>/hooks/mailchimp/<token>`, when the service receives Mailchimp events for
     /// this project.
     pub mailchimp_url: Option<String>,
+    /// Where the webhook's signing secret goes when the upkeep registers it (the intake's).
+    pub mailchimp_signing: Option<Arc<SigningSecret>>,
 }
 
 impl ProjectUpkeep {
@@ -179,6 +182,8 @@ pub struct UpkeepReport {
     pub webhooks_kept: Vec<String>,
     /// What could not be done, with why (never a secret).
     pub failures: Vec<String>,
+    /// What works, but not as it should (logged each pass; no early retry).
+    pub warnings: Vec<String>,
 }
 
 /// The upkeep of every project of the service.
@@ -262,6 +267,9 @@ impl Upkeep {
         for failure in &mut report.failures {
             *failure = redact(failure, &secrets);
             tracing::warn!(%failure, "Subscription upkeep failed; it is tried again.");
+        }
+        for warning in &report.warnings {
+            tracing::warn!(%warning, "Subscription upkeep.");
         }
         tracing::info!(
             created = report.created.len(),
@@ -419,12 +427,28 @@ impl Upkeep {
         };
         let hook = match existing.into_iter().find(|w| &w.url == url) {
             Some(w) => {
+                if let Some(signing) = p.mailchimp_signing.as_ref().filter(|s| w.signing_enabled && s.get().is_none()) {
+                    report.warnings.push(format!(
+                        "{label}: Mailchimp signs this webhook's deliveries, but its signing secret is not in the vault (`{}`), so only the URL's token authenticates them; delete the webhook in Mailchimp and the service registers a new one and keeps its secret",
+                        signing.name
+                    ));
+                }
                 report.webhooks_kept.push(label);
                 w
             }
             None => match webhooks::register(&client, list, url, &MAILCHIMP_EVENTS).await {
                 Ok(w) => {
                     tracing::info!(project = %name, connection = %connection, list, "Registered the Mailchimp list webhook.");
+                    if let (Some(secret), Some(signing)) = (&w.signing_secret, &p.mailchimp_signing) {
+                        // Shown this once: checked from now on, and kept for the next start.
+                        signing.set(secret);
+                        match crate::commands::secrets::store(&p.project, &signing.name, secret) {
+                            Ok(()) => tracing::info!(project = %name, secret = %signing.name, "Kept the webhook's signing secret in the vault."),
+                            Err(e) => report.failures.push(format!(
+                                "{label}: the webhook's signing secret could not be kept in the vault ({e}); deliveries are checked until the service stops; delete the webhook in Mailchimp to have a new one registered"
+                            )),
+                        }
+                    }
                     report.webhooks_registered.push(label);
                     w
                 }
@@ -597,6 +621,9 @@ mod tests {
                 client_state: CLIENT_STATE.into(),
                 routes: routes.clone(),
             }),
+            mailchimp_signing: mc
+                .as_ref()
+                .map(|_| Arc::new(SigningSecret::new("mailchimp_webhook_signing_secret", None))),
             mailchimp_url: mc,
         }
     }
@@ -671,8 +698,8 @@ mod tests {
         bc.shutdown().await;
     }
 
-    /// A receiver that answers Business Central's handshakes: (its inbox's directory, base
-    /// URL, routes).
+    /// A receiver that answers Business Central's handshakes and Mailchimp's validation GET:
+    /// (its inbox's directory, base URL, routes).
     async fn handshake_receiver() -> (tempfile::TempDir, String, Routes) {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::open(&dir.path().join(inbox::DEFAULT_PATH)).unwrap();
@@ -685,8 +712,41 @@ mod tests {
             inbox,
             routes: routes.clone(),
         };
-        let base = serve(BcNotifications::new(vec![receiver], trigger).router()).await;
+        let app = BcNotifications::new(vec![receiver], trigger)
+            .router()
+            .route("/hooks/mailchimp/{token}", get(|| async { StatusCode::OK }));
+        let base = serve(app).await;
         (dir, base, routes)
+    }
+
+    #[tokio::test]
+    async fn a_signed_webhook_whose_secret_the_vault_lacks_is_kept_with_a_warning() {
+        let bc = bc_sandbox().await;
+        let mc = mc_sandbox().await;
+        let list = mc.admin().create_list("CRONUS customers");
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path(), &bc, Some((&mc, &list)), &[("events", "events", "mailchimp")]);
+        let (_receiver, base, routes) = handshake_receiver().await;
+        let url = format!("{base}/hooks/mailchimp/{MC_TOKEN}");
+        let store = Arc::new(SqliteStore::open(&project.state_path()).unwrap());
+        let upkeep = Upkeep::new(
+            vec![upkept(project, &store, &base, &routes, Some(url.clone()))],
+            Arc::new(SystemClock),
+            UpkeepSettings::default(),
+        );
+        // Registered by hand earlier: Mailchimp showed its secret then, to someone else.
+        let client = upkeep.mc_client(0, "mc").await.unwrap();
+        let by_hand = webhooks::register(&client, &list, &url, &MAILCHIMP_EVENTS).await.unwrap();
+        let secret = by_hand.signing_secret.clone().unwrap();
+        assert!(!format!("{by_hand:?}").contains(&secret), "Debug shows no secret");
+        let report = upkeep.pass().await;
+        assert_eq!((report.webhooks_kept.len(), report.webhooks_registered.len()), (1, 0), "{report:?}");
+        assert!(report.failures.is_empty(), "{report:?}");
+        assert_eq!(report.warnings.len(), 1, "{report:?}");
+        assert!(report.warnings[0].contains("signing secret is not in the vault"), "{}", report.warnings[0]);
+        assert!(!report.warnings[0].contains(MC_TOKEN), "{}", report.warnings[0]);
+        bc.shutdown().await;
+        mc.shutdown().await;
     }
 
     const SOURCES: [(&str, &str, &str); 5] = [
@@ -725,6 +785,10 @@ mod tests {
             .route("/hooks/mailchimp/{token}", get(|| async { StatusCode::OK }));
         let base = serve(app).await;
         let store = Arc::new(SqliteStore::open(&project.state_path()).unwrap());
+        // The vault's key in the project, for the webhook's signing secret.
+        vault::generate_key_file(&project.key_file_path()).unwrap();
+        let vault_path = project.vault_path();
+        let key_file = project.key_file_path();
         let admin = bc.admin();
         let clock = {
             let admin = admin.clone();
@@ -752,6 +816,7 @@ mod tests {
             }
             let report = upkeep.pass().await;
             assert!(report.failures.is_empty(), "step {n}: {:?}", report.failures);
+            assert!(report.warnings.is_empty(), "step {n}: {:?}", report.warnings);
             assert_eq!(report.created.len() + report.renewed.len() + report.kept.len(), 3, "step {n}: {report:?}");
             if n == 16 {
                 assert_eq!(report.created.len(), 1, "the deleted one is recreated: {report:?}");
@@ -810,6 +875,13 @@ mod tests {
         let company = admin.company_id("CRONUS USA, Inc.").unwrap();
         admin.create_customer(&company, json!({"displayName": "Late", "email": "late@example.com"}));
         // (The consent API reads the customer table too: both subscriptions fire, in one POST.)
+        // The signing secret Mailchimp showed once is checked by the intake and kept in the vault.
+        let signing = upkeep.projects[0].mailchimp_signing.as_ref().unwrap().get().expect("the signing secret is kept");
+        let key = vault::master_key_from_environment(Some(&key_file)).unwrap();
+        let vault = vault::Vault::open(&vault_path, &key).unwrap();
+        let kept = vault.get("mailchimp_webhook_signing_secret").unwrap().expect("in the vault");
+        assert_eq!(kept.as_str(), signing.as_str());
+        assert!(!signing.is_empty());
         let mut changed = BTreeSet::new();
         while changed.len() < 2 {
             let change = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await.unwrap().unwrap();

@@ -146,21 +146,39 @@ async fn handshakes_are_answered_well_within_five_seconds_while_3000_events_arri
     let hooks = registered.await.expect("the service registered the Mailchimp webhook");
     assert_eq!(hooks["webhooks"][0]["url"], mc_url.as_str());
     assert_eq!(hooks["webhooks"][0]["sources"]["api"], false);
+    // It kept the signing secret Mailchimp showed once, and checks it: the deliveries below are
+    // signed as Mailchimp signs them, and an unsigned one is refused.
+    let vault_path = d.join(".ml-connector/vault.json"); // the default `state.vault`
+    let key = vault::MasterKeySource::from_base64(common::MASTER_KEY, "tests").unwrap();
+    let signing = eventually(Duration::from_secs(10), async || {
+        vault::Vault::open(&vault_path, &key).ok()?.get("mailchimp_webhook_signing_secret").ok()?
+    });
+    let signing: Arc<str> = signing.await.expect("the signing secret is in the vault").as_str().into();
+    let unsigned = http
+        .post(&mc_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("type=unsubscribe&fired_at=2026-01-01+00%3A00%3A00&data%5Blist_id%5D=a1&data%5Bemail%5D=x%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401, "an unsigned delivery is refused");
 
     // The load.
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for c in 0..CLIENTS_PER_KIND {
-        let (mc_http, url, mc_failures) = (http.clone(), mc_url.clone(), failures.clone());
+        let (mc_http, url, mc_failures, signing) = (http.clone(), mc_url.clone(), failures.clone(), signing.clone());
         senders.spawn(async move {
             for n in (c..MAILCHIMP_EVENTS).step_by(CLIENTS_PER_KIND) {
                 let body = format!(
                     "type=unsubscribe&fired_at=2026-01-01+00%3A00%3A00&data%5Blist_id%5D=a1&data%5Bemail%5D=user{n}%40example.com&data%5Breason%5D=manual"
                 );
+                let now = jiff::Timestamp::now().as_second();
                 let r = mc_http
                     .post(&url)
                     .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-mailchimp-signature", connector_mailchimp::webhooks::sign(&signing, body.as_bytes(), now))
                     .body(body)
                     .send()
                     .await;
@@ -271,6 +289,12 @@ async fn handshakes_are_answered_well_within_five_seconds_while_3000_events_arri
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("business-central bc/customers") && out.contains("expires "), "{out}");
     assert!(out.contains(&format!("mailchimp mailchimp/{list}")) && out.contains("does not expire"), "{out}");
+    // The signing secret is in the vault, encrypted, and nowhere else.
+    for file in ["state.db", "inbox.db", "vault.json"] {
+        let bytes = std::fs::read(d.join(".ml-connector").join(file)).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&*signing), "the signing secret in plain text in {file}");
+    }
+    assert!(!metrics.contains(&*signing) && !out.contains(&*signing));
 
     drop(serve);
     bc.shutdown().await;

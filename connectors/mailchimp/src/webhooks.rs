@@ -15,14 +15,29 @@ use crate::client::{McClient, McError};
 pub const EVENTS: [&str; 6] = ["subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign"];
 
 /// A registered webhook.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
     pub list_id: String,
+    /// Whether Mailchimp signs its deliveries (webhooks created before signing existed do not).
+    #[serde(default)]
+    pub signing_enabled: bool,
     /// Returned only when the webhook is created.
     #[serde(default)]
     pub signing_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("url", &"<redacted: holds a token>")
+            .field("list_id", &self.list_id)
+            .field("signing_enabled", &self.signing_enabled)
+            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Registers a webhook for `events` on `list_id`, from people and admins but not from the API.
