@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use reliability::*;
 
 /// Small pages, so a sync has many pages and many points to die at.
-const TUNING: Tuning = Tuning { timeout_seconds: 30, max_attempts: 5, page_size: 4 };
+const TUNING: Tuning = Tuning { timeout_seconds: 30, max_attempts: 5, page_size: 4, default_currency: Some("USD") };
 /// Customers (plus a bad one and one without email), items, invoices.
 const SIZE: (usize, usize, usize) = (7, 3, 9);
 

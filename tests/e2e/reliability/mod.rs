@@ -1,4 +1,4 @@
-//! What the reliability tests (`fault_storm.rs`, `crash_points.rs`, `bad_input.rs`) share:
+//! What the reliability tests (`fault_storm.rs`, `crash_points.rs`, `bad_input.rs`) and `bc_flow.rs` share:
 //! sandboxes on their own runtime with a project of the stock pipelines pointed at them, a
 //! seeded Business Central company or Dynamics GP company together with the Mailchimp state it
 //! must end in, and the checks of that state, the audit trail and the dead letters.
@@ -160,6 +160,12 @@ pub fn audited_keys(rows: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
+/// The Mailchimp writes (anything but GET) logged since the last clear, as (method, path,
+/// status).
+pub fn mc_writes(mc: &Mc) -> Vec<(String, String, u16)> {
+    mc.admin().requests().into_iter().filter(|r| r.method != "GET").map(|r| (r.method, r.path, r.status)).collect()
+}
+
 /// Waits until Mailchimp has finished with the requests of a killed (or timed-out) client: they
 /// may still be applied after the client is gone, as by the real service.
 pub fn settle(mc: &Mc) {
@@ -267,17 +273,19 @@ pub struct BcWorld {
     pub rt: tokio::runtime::Runtime,
 }
 
-/// Connection settings the tests tune: request timeout and attempts (both systems), page size.
+/// Project settings the tests tune: request timeout and attempts (both systems), page size,
+/// and `vars.default_currency` (`None`: the project has none).
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
     pub timeout_seconds: u64,
     pub max_attempts: u32,
     pub page_size: usize,
+    pub default_currency: Option<&'static str>,
 }
 
 impl Default for Tuning {
     fn default() -> Tuning {
-        Tuning { timeout_seconds: 30, max_attempts: 5, page_size: 16 }
+        Tuning { timeout_seconds: 30, max_attempts: 5, page_size: 16, default_currency: Some("USD") }
     }
 }
 
@@ -291,27 +299,9 @@ impl BcWorld {
         });
         let company = bc.admin().company_id(COMPANY).unwrap();
         let list = mc.admin().create_list("CRONUS customers");
-        let (bc_token, bc_base, mc_base) = (bc.token_url(), bc.base_url(), mc.base_url());
-        let Tuning { timeout_seconds, max_attempts, page_size } = tuning;
-        let dir = stock_project("business-central-to-mailchimp", &BC_PIPELINES, |p| {
-            let p = replace(
-                p,
-                "credential: {type: secret, secret: {secret: bc_client_secret}}",
-                &format!(
-                    "credential: {{type: secret, secret: {{secret: bc_client_secret}}}}\n      token_url: '{bc_token}'\n      base_url: '{bc_base}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}"
-                ),
-            );
-            let p = replace(
-                p,
-                "auth: {type: api_key, key: {secret: mailchimp_api_key}}",
-                &format!(
-                    "auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}\n      base_url: '{mc_base}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}"
-                ),
-            );
-            let p = replace(p, "list_id: a1b2c3d4e5", &format!("list_id: '{list}'"));
-            replace(p, "page_size: 500", &format!("page_size: {page_size}"))
-        });
+        let dir = stock_project("business-central-to-mailchimp", &BC_PIPELINES, |p| p);
         let w = BcWorld { mc, bc, company, list, dir, rt };
+        w.write_project(tuning);
         assert_eq!(w.ml(&["secrets", "set", "mailchimp_api_key"], DEFAULT_API_KEY).0, 0);
         assert_eq!(w.ml(&["secrets", "set", "bc_client_secret"], &BcConfig::default().client_secret).0, 0);
         let (code, out) = w.ml(&["validate"], "");
@@ -319,8 +309,49 @@ impl BcWorld {
         w
     }
 
+    /// (Re)writes the stock project file, pointed at the sandboxes and the test audience.
+    pub fn write_project(&self, tuning: Tuning) {
+        let Tuning { timeout_seconds, max_attempts, page_size, default_currency } = tuning;
+        let stock = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/business-central-to-mailchimp");
+        let p = std::fs::read_to_string(stock.join("ml-connector.yaml")).unwrap();
+        let p = replace(
+            p,
+            "credential: {type: secret, secret: {secret: bc_client_secret}}",
+            &format!(
+                "credential: {{type: secret, secret: {{secret: bc_client_secret}}}}\n      token_url: '{}'\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
+                self.bc.token_url(),
+                self.bc.base_url()
+            ),
+        );
+        let p = replace(
+            p,
+            "auth: {type: api_key, key: {secret: mailchimp_api_key}}",
+            &format!(
+                "auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
+                self.mc.base_url()
+            ),
+        );
+        // Quoted: an audience id may be all digits (or read as a float, `1e5…`).
+        let p = replace(p, "list_id: a1b2c3d4e5", &format!("list_id: '{}'", self.list));
+        let p = replace(p, "page_size: 500", &format!("page_size: {page_size}"));
+        let p = match default_currency {
+            Some(c) => replace(p, "default_currency: USD", &format!("default_currency: {c}")),
+            None => replace(p, "  default_currency: USD\n", ""),
+        };
+        std::fs::write(self.dir.path().join("ml-connector.yaml"), p).unwrap();
+    }
+
     pub fn ml(&self, args: &[&str], stdin: &str) -> (i32, String) {
         common::run(self.dir.path(), args, stdin)
+    }
+
+    /// The binary with a failpoint armed: it must kill itself (no exit code).
+    pub fn ml_killed_at(&self, failpoint: &str, args: &[&str]) {
+        let mut command = common::bin();
+        command.env("ML_CONNECTOR_FAILPOINT", failpoint);
+        let (code, out) = common::run_with(command, self.dir.path(), args, "");
+        assert_eq!(code, -1, "`{failpoint}` should have killed `{}`:\n{out}", args.join(" "));
+        assert!(out.contains("failpoint `"), "{out}");
     }
 
     pub fn bca(&self) -> BcAdmin {
@@ -501,6 +532,11 @@ impl Company {
         self.customers.iter().filter(|c| c.valid)
     }
 
+    /// The indexes of the customers with a valid email: those Mailchimp must hold.
+    pub fn valid_indexes(&self) -> Vec<usize> {
+        (0..self.customers.len()).filter(|&i| self.customers[i].valid).collect()
+    }
+
     fn line_total(&self, item: usize, quantity: i64) -> f64 {
         round2(self.items[item].price * quantity as f64)
     }
@@ -509,16 +545,16 @@ impl Company {
         round2(inv.lines.iter().map(|&(_, item, q)| self.line_total(item, q)).sum())
     }
 
-    /// The audience holds exactly the valid customers, with their merge fields; nobody's status
-    /// is other than `status_if_new`'s `transactional` (the stock default).
-    pub fn check_members(&self, w: &BcWorld) {
+    /// The audience holds exactly `customers`, with their merge fields; nobody's status is
+    /// other than `status_if_new`'s `transactional` (the stock default).
+    pub fn check_members(&self, w: &BcWorld, customers: &[usize]) {
         let members = w.mc.admin().members(&w.list);
         let emails: Vec<String> = members.iter().map(|m| m["email_address"].as_str().unwrap().to_owned()).collect();
         let unique: BTreeSet<String> = emails.iter().cloned().collect();
         assert_eq!(unique.len(), emails.len(), "a member twice: {emails:?}");
-        let expected: BTreeSet<String> = self.valid().map(|c| c.email.clone()).collect();
+        let expected: BTreeSet<String> = customers.iter().map(|&i| self.customers[i].email.clone()).collect();
         assert_eq!(unique, expected, "the audience's members");
-        for c in self.valid() {
+        for c in customers.iter().map(|&i| &self.customers[i]) {
             let m = w.mc.admin().member(&w.list, &c.email).unwrap();
             assert_eq!(m["status"], "transactional", "{m}");
             let address = match &c.address {
@@ -538,8 +574,8 @@ impl Company {
         }
     }
 
-    /// The store holds exactly these products, e-commerce customers and orders.
-    pub fn check_store(&self, w: &BcWorld) {
+    /// The store holds exactly the products, `customers` as e-commerce customers, and the orders.
+    pub fn check_store(&self, w: &BcWorld, customers: &[usize]) {
         let store = w.mc.admin().store(STORE).expect("the store exists");
         assert_eq!(store["list_id"], w.list.as_str());
         assert_eq!(store["currency_code"], "USD");
@@ -555,6 +591,7 @@ impl Company {
             let variants = p["variants"].as_array().unwrap();
             assert_eq!(variants.len(), 1, "{p}");
             assert_eq!(variants[0]["id"], item.number.as_str());
+            assert_eq!(variants[0]["sku"], item.number.as_str());
             assert_eq!(variants[0]["price"].as_f64(), Some(item.price), "{p}");
         }
         let list: Vec<Value> = w.mc.admin().customers(STORE);
@@ -563,9 +600,9 @@ impl Company {
         assert_eq!(mc_customers.len(), list.len(), "an e-commerce customer twice");
         assert_eq!(
             mc_customers.keys().cloned().collect::<BTreeSet<_>>(),
-            self.valid().map(|c| c.number.clone()).collect::<BTreeSet<_>>()
+            customers.iter().map(|&i| self.customers[i].number.clone()).collect::<BTreeSet<_>>()
         );
-        for c in self.valid() {
+        for c in customers.iter().map(|&i| &self.customers[i]) {
             let m = &mc_customers[&c.number];
             assert_eq!(m["email_address"], c.email.as_str());
             assert_eq!(m["opt_in_status"], false);
@@ -589,9 +626,12 @@ impl Company {
             let o = orders.iter().find(|o| o["id"] == id.as_str()).unwrap();
             let c = &self.customers[inv.customer];
             assert_eq!(o["customer"]["id"], c.number.as_str(), "{id}");
+            assert_eq!(o["customer"]["email_address"], c.email.as_str(), "{id}");
             let currency = if c.currency.is_empty() { "USD" } else { c.currency.as_str() };
             assert_eq!(o["currency_code"], currency, "{id}");
             assert_eq!(o["order_total"].as_f64(), Some(self.invoice_total(inv)), "{id}: {o}");
+            assert_eq!(o["tax_total"].as_f64(), Some(0.0), "{id}");
+            assert_eq!(o["discount_total"].as_f64(), Some(0.0), "{id}");
             assert_eq!(o["financial_status"], "pending", "{id}");
             assert_eq!(o["processed_at_foreign"], format!("{}T00:00:00Z", inv.date), "{id}");
             let lines: Vec<(String, String, i64, f64)> = o["lines"]
@@ -649,8 +689,9 @@ impl Company {
     /// Everything together: the Mailchimp state, the dead letters, and an audit trail with
     /// exactly `writes_per_key` successful writes per expected key (`None`: at least one).
     pub fn check_all(&self, w: &BcWorld, writes_per_key: Option<usize>) {
-        self.check_members(w);
-        self.check_store(w);
+        let valid = self.valid_indexes();
+        self.check_members(w, &valid);
+        self.check_store(w, &valid);
         self.check_dead_letters(&dead_letters(w.dir.path()));
         let rows = audit(w.dir.path());
         let writes = audited_writes(&rows);
@@ -728,7 +769,7 @@ impl GpWorld {
                 _ => {}
             }
         }
-        let Tuning { timeout_seconds, max_attempts, page_size } = tuning;
+        let Tuning { timeout_seconds, max_attempts, page_size, .. } = tuning;
         let (soap, mc_base) = (gp.soap_url(), mc.base_url());
         let dir = stock_project("dynamics-gp-to-mailchimp", &GP_PIPELINES, |p| {
             let p = replace(p, "http://gp-server:48620/DynamicsGPWebServices", &soap);
