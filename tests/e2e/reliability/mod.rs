@@ -1,7 +1,8 @@
-//! What the reliability tests (`fault_storm.rs`, `crash_points.rs`, `bad_input.rs`) and `bc_flow.rs` share:
-//! sandboxes on their own runtime with a project of the stock pipelines pointed at them, a
-//! seeded Business Central company or Dynamics GP company together with the Mailchimp state it
-//! must end in, and the checks of that state, the audit trail and the dead letters.
+//! What the reliability tests (`fault_storm.rs`, `crash_points.rs`, `bad_input.rs`) and
+//! `bc_flow.rs` share: sandboxes on their own runtime with a project of the stock pipelines
+//! pointed at them, a seeded Business Central company or Dynamics GP company together with the
+//! Mailchimp state it must end in, and the checks of that state, the audit trail and the dead
+//! letters.
 //!
 //! `MLC_LONG=1` scales the counts up (more seeds, more crash points, more cases); `MLC_SEED=N`
 //! replays one seed.
