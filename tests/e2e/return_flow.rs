@@ -15,8 +15,8 @@ use common::{Killed, bin, blocking, run, until};
 use connector_mailchimp::{MailchimpSettings, McClient, webhooks};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
-use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
-use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use sandbox_business_central::SandboxConfig as BcConfig;
+use sandbox_mailchimp::DEFAULT_API_KEY;
 use serde_json::json;
 
 const HOOK_TOKEN: &str = "hook-token-0123456789abcdef";
@@ -37,14 +37,7 @@ fn stock(flow: &str, file: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_in_mailchimp_reaches_business_central_without_an_echo() {
-    let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let bc = Bc::start(
-        BcConfig { notification_delay: Duration::from_millis(50), ..BcConfig::default() },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let list = mc.admin().create_list("Customers");
+    let (mc, bc, list) = common::mailchimp_and_business_central(Duration::from_millis(50)).await;
     let company = bc.admin().company_id("CRONUS USA, Inc.").unwrap();
     let ada = bc.admin().create_customer(
         &company,

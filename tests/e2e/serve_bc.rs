@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Killed, bin, blocking, run, until};
-use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
-use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use sandbox_business_central::SandboxConfig as BcConfig;
+use sandbox_mailchimp::DEFAULT_API_KEY;
 use serde_json::json;
 
 const MC_TOKEN: &str = "mc-token-0123456789abcdef";
@@ -20,14 +20,7 @@ const BC_TOKEN: &str = "bc-token-0123456789abcdef";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_central_change_reaches_mailchimp_through_a_notification() {
-    let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let bc = Bc::start(
-        BcConfig { notification_delay: Duration::from_millis(100), ..BcConfig::default() },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let list = mc.admin().create_list("Customers");
+    let (mc, bc, list) = common::mailchimp_and_business_central(Duration::from_millis(100)).await;
     let admin = bc.admin();
     let company = admin.company_id("CRONUS USA, Inc.").unwrap();
     let ada = admin.create_customer(

@@ -21,8 +21,8 @@ use common::{Killed, bin, blocking, run};
 use connector_business_central::{BcClient, BcSettings, subscriptions};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
-use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
-use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use sandbox_business_central::SandboxConfig as BcConfig;
+use sandbox_mailchimp::DEFAULT_API_KEY;
 use serde_json::{Value, json};
 
 const MC_TOKEN: &str = "mc-token-0123456789abcdef";
@@ -60,14 +60,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_are_answered_well_within_five_seconds_while_3000_events_arrive() {
-    let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let bc = Bc::start(
-        BcConfig { notification_delay: Duration::from_millis(200), ..BcConfig::default() },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let list = mc.admin().create_list("Customers");
+    let (mc, bc, list) = common::mailchimp_and_business_central(Duration::from_millis(200)).await;
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();

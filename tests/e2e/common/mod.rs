@@ -65,3 +65,16 @@ pub async fn until(done: impl Fn() -> bool) -> bool {
     }
     done()
 }
+
+/// The Mailchimp and Business Central sandboxes on free ports (BC sends its notifications
+/// `notification_delay` after a change), and a Mailchimp audience: `(mc, bc, list id)`.
+pub async fn mailchimp_and_business_central(
+    notification_delay: std::time::Duration,
+) -> (sandbox_mailchimp::Sandbox, sandbox_business_central::Sandbox, String) {
+    let any_port = || "127.0.0.1:0".parse().unwrap();
+    let mc = sandbox_mailchimp::Sandbox::start(sandbox_mailchimp::SandboxConfig::default(), any_port()).await.unwrap();
+    let config = sandbox_business_central::SandboxConfig { notification_delay, ..Default::default() };
+    let bc = sandbox_business_central::Sandbox::start(config, any_port()).await.unwrap();
+    let list = mc.admin().create_list("Customers");
+    (mc, bc, list)
+}
