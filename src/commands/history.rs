@@ -63,13 +63,15 @@ pub fn status(args: &StatusArgs) -> u8 {
             mark.as_deref().unwrap_or("none"),
             store.ledger_count(&p.name).unwrap_or(0)
         );
-        let runs = match store.recent_runs(Some(&p.name), args.last) {
+        let runs = match store.recent_runs(Some(&p.name), args.last.max(1)) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{e}");
                 return FAILED;
             }
         };
+        println!("  {}", schedule_line(p.schedule.as_ref(), runs.first(), jiff::Timestamp::now()));
+        let runs = &runs[..runs.len().min(args.last)];
         if runs.is_empty() {
             println!("  no runs yet");
         }
@@ -86,7 +88,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 c.filtered,
                 c.failed,
                 c.dead_lettered,
-                r.error.map(|e| format!("\n    last error: {e}")).unwrap_or_default()
+                r.error.as_ref().map(|e| format!("\n    last error: {e}")).unwrap_or_default()
             );
         }
     }
@@ -98,6 +100,29 @@ pub fn status(args: &StatusArgs) -> u8 {
         }
     }
     OK
+}
+
+/// When `serve` runs the pipeline next, by the scheduler's own rules (from its last run).
+fn schedule_line(
+    schedule: Option<&engine::schedule::Schedule>,
+    last: Option<&state::RunRecord>,
+    now: jiff::Timestamp,
+) -> String {
+    let Some(schedule) = schedule else { return "schedule: none (runs only when asked: `run`)".to_owned() };
+    let next = if schedule.on_events() {
+        let started = last.and_then(|r| r.started_at.parse::<jiff::Timestamp>().ok());
+        match schedule.next_after(started.unwrap_or(now)) {
+            Some(t) => format!("runs when events arrive, else next at {t}"),
+            None => "runs when events arrive".to_owned(),
+        }
+    } else {
+        let slot = crate::service::schedule::Slot::at_start(Some(schedule), last, now);
+        match (slot.due, slot.next) {
+            (false, Some(t)) => format!("next: {t}"),
+            _ => "due: `serve` runs it when it starts".to_owned(),
+        }
+    };
+    format!("schedule: {schedule}; {next}")
 }
 
 /// One line per subscription: what, its id, and when it expires (how far from `now`), so an
@@ -497,6 +522,49 @@ pub fn state(command: &StateCommand) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_says_when_serve_runs_each_pipeline_next() {
+        use engine::config::{ClockConfig, Duration, ScheduleConfig};
+        use engine::schedule::Schedule;
+        let now: jiff::Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        let ran = |started: &str| state::RunRecord {
+            run_id: "r".into(),
+            pipeline: "p".into(),
+            started_at: started.into(),
+            finished_at: Some(started.into()),
+            counts: Default::default(),
+            error: None,
+        };
+        let nightly = Schedule::compile(&ScheduleConfig::clock(ClockConfig::Cron {
+            expression: "0 2 * * *".into(),
+            timezone: None,
+        }))
+        .unwrap();
+        let last_night = ran("2026-03-01T02:00:03Z");
+        assert_eq!(
+            schedule_line(Some(&nightly), Some(&last_night), now),
+            "schedule: cron `0 2 * * *` (UTC); next: 2026-03-02T02:00:00Z"
+        );
+        let hourly = Schedule::every(std::time::Duration::from_secs(3600));
+        assert_eq!(schedule_line(Some(&hourly), None, now), "schedule: every 1h; due: `serve` runs it when it starts");
+        let missed = ran("2026-03-01T09:00:00Z");
+        assert_eq!(
+            schedule_line(Some(&hourly), Some(&missed), now),
+            "schedule: every 1h; due: `serve` runs it when it starts"
+        );
+        assert_eq!(schedule_line(Some(&Schedule::webhook()), None, now), "schedule: webhook; runs when events arrive");
+        let polled = Schedule::compile(&ScheduleConfig {
+            webhook: true,
+            clock: Some(ClockConfig::Every(Duration::from_secs(6 * 3600))),
+        })
+        .unwrap();
+        assert_eq!(
+            schedule_line(Some(&polled), Some(&missed), now),
+            "schedule: webhook, and every 6h; runs when events arrive, else next at 2026-03-01T15:00:00Z"
+        );
+        assert_eq!(schedule_line(None, None, now), "schedule: none (runs only when asked: `run`)");
+    }
 
     #[test]
     fn subscriptions_show_how_long_they_have_left() {

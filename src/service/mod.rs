@@ -24,7 +24,7 @@ mod intake_mailchimp;
 mod metrics;
 mod project;
 mod runner;
-mod schedule;
+pub mod schedule;
 mod shutdown;
 pub mod tls;
 pub mod upkeep;

@@ -74,6 +74,13 @@ async fn gp_customers_and_invoices_reach_mailchimp_over_ntlm() {
         assert_eq!(code, 0, "{out}");
         let first = run(&dd, &["run"], "");
         let second = run(&dd, &["run"], "");
+        // GP has no webhooks: `serve` polls each stock pipeline nightly, the next night after
+        // this run.
+        let (code, status) = run(&dd, &["status"], "");
+        assert_eq!(code, 0, "{status}");
+        let nightly: Vec<&str> =
+            status.lines().filter(|l| l.starts_with("  schedule: cron `0 2 * * *` (UTC); next: ")).collect();
+        assert_eq!(nightly.len(), 4, "{status}");
         (first, second)
     })
     .await
