@@ -290,7 +290,8 @@ fn demo(args: &Args) -> Result<(), String> {
         let opted_out = [u1, u2, u3, b1]
             .iter()
             .filter_map(|e| by_email(e).and_then(|id| bca.consent(&company, id)))
-            .filter(|c| c["marketingConsent"] == false)
+            // The status, not `marketingConsent`: a new customer's consent is already false.
+            .filter(|c| c["consentStatus"] == "Opted_x0020_Out" && c["marketingConsent"] == false)
             .count();
         let moved = changed
             .iter()
