@@ -5,14 +5,17 @@
 //! (`shared/reference/business-central.md` §5.3, §5.6). So, on start and every hour
 //! ([`UpkeepSettings`]), for each project:
 //!
-//! - the Business Central entities its pipelines read (sources on a `business-central`
-//!   connection) get a subscription pointing at the service's public notification URL with the
-//!   project's `clientState` ([`subscriptions::ensure`]): created when missing (also when it
-//!   vanished behind our back), renewed when less than a day is left, kept otherwise;
+//! - the Business Central entities its listening pipelines read (sources on a
+//!   `business-central` connection whose `schedule` runs on events) get a subscription pointing
+//!   at the service's public notification URL with the project's `clientState`
+//!   ([`subscriptions::ensure`]): created when missing (also when it vanished behind our back),
+//!   renewed when less than a day is left, kept otherwise; one no pipeline listens to any more
+//!   is deleted;
 //! - when a pipeline reads Mailchimp events from an inbox, the audience in `vars.list_id` gets a
 //!   list webhook to the service (subscribe, unsubscribe, profile, upemail, cleaned; not from
 //!   the API, so our own writes do not come back), registered only when missing: Mailchimp
-//!   webhooks do not expire.
+//!   webhooks do not expire. Its signing secret, in the registration's answer only, goes to the
+//!   project's vault and to the intake at once.
 //!
 //! What was seen is recorded in the project's state store ([`SubscriptionRecord`]), for
 //! `ml-connector status` and the `mlc_subscription_expiry_seconds` metric
