@@ -15,7 +15,8 @@
 //!   list webhook to the service (subscribe, unsubscribe, profile, upemail, cleaned; not from
 //!   the API, so our own writes do not come back), registered only when missing: Mailchimp
 //!   webhooks do not expire. Its signing secret, in the registration's answer only, goes to the
-//!   project's vault and to the intake at once.
+//!   project's vault and to the intake at once; a signed webhook whose secret was never seen is
+//!   replaced (the new one first, then the old one deleted).
 //!
 //! What was seen is recorded in the project's state store ([`SubscriptionRecord`]), for
 //! `ml-connector status` and the `mlc_subscription_expiry_seconds` metric
@@ -182,11 +183,11 @@ pub struct UpkeepReport {
     /// Subscriptions of entities no pipeline listens to any more, deleted.
     pub deleted: Vec<String>,
     pub webhooks_registered: Vec<String>,
+    /// Signed webhooks whose secret was unknown, replaced by one whose secret is kept.
+    pub webhooks_replaced: Vec<String>,
     pub webhooks_kept: Vec<String>,
     /// What could not be done, with why (never a secret).
     pub failures: Vec<String>,
-    /// What works, but not as it should (logged each pass; no early retry).
-    pub warnings: Vec<String>,
 }
 
 /// The upkeep of every project of the service.
@@ -271,15 +272,13 @@ impl Upkeep {
             *failure = redact(failure, &secrets);
             tracing::warn!(%failure, "Subscription upkeep failed; it is tried again.");
         }
-        for warning in &report.warnings {
-            tracing::warn!(%warning, "Subscription upkeep.");
-        }
         tracing::info!(
             created = report.created.len(),
             renewed = report.renewed.len(),
             kept = report.kept.len(),
             deleted = report.deleted.len(),
             webhooks_registered = report.webhooks_registered.len(),
+            webhooks_replaced = report.webhooks_replaced.len(),
             failures = report.failures.len(),
             "Subscription upkeep pass."
         );
@@ -428,38 +427,45 @@ impl Upkeep {
                 return;
             }
         };
-        let hook = match existing.into_iter().find(|w| &w.url == url) {
-            Some(w) => {
-                if let Some(signing) = p.mailchimp_signing.as_ref().filter(|s| w.signing_enabled && s.get().is_none()) {
-                    report.warnings.push(format!(
-                        "{label}: Mailchimp signs this webhook's deliveries, but its signing secret is not in the vault (`{}`), so only the URL's token authenticates them; delete the webhook in Mailchimp and the service registers a new one and keeps its secret",
-                        signing.name
-                    ));
-                }
-                report.webhooks_kept.push(label);
-                w
-            }
-            None => match webhooks::register(&client, list, url, &MAILCHIMP_EVENTS).await {
-                Ok(w) => {
-                    tracing::info!(project = %name, connection = %connection, list, "Registered the Mailchimp list webhook.");
-                    if let (Some(secret), Some(signing)) = (&w.signing_secret, &p.mailchimp_signing) {
-                        // Shown this once: checked from now on, and kept for the next start.
-                        signing.set(secret);
-                        match crate::commands::secrets::store(&p.project, &signing.name, secret) {
-                            Ok(()) => tracing::info!(project = %name, secret = %signing.name, "Kept the webhook's signing secret in the vault."),
-                            Err(e) => report.failures.push(format!(
-                                "{label}: the webhook's signing secret could not be kept in the vault ({e}); deliveries are checked until the service stops; delete the webhook in Mailchimp to have a new one registered"
-                            )),
-                        }
+        // Ours: the service's URL, or the same with a `?renewed=` query (a replacement, below).
+        let ours: Vec<webhooks::Webhook> = existing.into_iter().filter(|w| is_ours(&w.url, url)).collect();
+        let signing = p.mailchimp_signing.as_ref();
+        let hook = match ours.first() {
+            None => match self.register_webhook(index, &client, list, url, &label, report).await {
+                Some((w, secret)) => {
+                    if let (Some(secret), Some(signing)) = (secret, signing) {
+                        signing.set(&secret);
                     }
                     report.webhooks_registered.push(label);
                     w
                 }
-                Err(e) => {
-                    report.failures.push(format!("{label}: registering the webhook: {e}"));
-                    return;
-                }
+                None => return,
             },
+            // Signed with a secret the service never saw (registered by hand, by a version that
+            // did not keep it, or its answer lost): a second webhook first, so that no event
+            // falls between the two, then the old one goes, then signatures are checked.
+            Some(old) if old.signing_enabled && signing.is_some_and(|s| s.get().is_none()) => {
+                let renewed = format!("{url}?renewed={}", self.clock.now().as_second());
+                let Some((w, secret)) = self.register_webhook(index, &client, list, &renewed, &label, report).await
+                else {
+                    return;
+                };
+                for old in &ours {
+                    if let Err(e) = webhooks::delete(&client, list, &old.id).await {
+                        report.failures.push(format!("{label}: deleting the webhook it replaces: {e}"));
+                    }
+                }
+                if let (Some(secret), Some(signing)) = (secret, signing) {
+                    signing.set(&secret);
+                }
+                tracing::info!(project = %name, connection = %connection, list, "Replaced a signed Mailchimp webhook whose signing secret was unknown.");
+                report.webhooks_replaced.push(label);
+                w
+            }
+            Some(w) => {
+                report.webhooks_kept.push(label);
+                w.clone()
+            }
         };
         let record = SubscriptionRecord {
             system: SYSTEM_MAILCHIMP.into(),
@@ -473,6 +479,41 @@ impl Upkeep {
         if let Err(e) = p.store.subscription_put(&record) {
             report.failures.push(format!("{name}/{connection}/{list}: {e}"));
         }
+    }
+
+    /// Registers the project's list webhook at `url` and keeps its signing secret in the vault
+    /// (Mailchimp shows it only in this answer). Returns the webhook and the secret, which the
+    /// caller hands to the intake when deliveries should be checked; `None` after a failure,
+    /// reported.
+    async fn register_webhook(
+        &self,
+        index: usize,
+        client: &McClient,
+        list: &str,
+        url: &str,
+        label: &str,
+        report: &mut UpkeepReport,
+    ) -> Option<(webhooks::Webhook, Option<String>)> {
+        let p = &self.projects[index];
+        let name = &p.project.config.name;
+        let w = match webhooks::register(client, list, url, &MAILCHIMP_EVENTS).await {
+            Ok(w) => w,
+            Err(e) => {
+                report.failures.push(format!("{label}: registering the webhook: {e}"));
+                return None;
+            }
+        };
+        tracing::info!(project = %name, list, "Registered the Mailchimp list webhook.");
+        let secret = w.signing_secret.clone();
+        if let (Some(secret), Some(signing)) = (&secret, &p.mailchimp_signing) {
+            match crate::commands::secrets::store(&p.project, &signing.name, secret) {
+                Ok(()) => tracing::info!(project = %name, secret = %signing.name, "Kept the webhook's signing secret in the vault."),
+                Err(e) => report.failures.push(format!(
+                    "{label}: the webhook's signing secret could not be kept in the vault ({e}); deliveries are checked until the service stops"
+                )),
+            }
+        }
+        Some((w, secret))
     }
 
     async fn bc_client(&self, index: usize, connection: &str) -> Result<Arc<BcClient>, String> {
@@ -514,6 +555,11 @@ impl Upkeep {
         }
         render_expiry_metrics(&rows, self.clock.now())
     }
+}
+
+/// Whether a list webhook's URL is the service's `url` (or a replacement of it: `url?renewed=…`).
+fn is_ours(webhook_url: &str, url: &str) -> bool {
+    webhook_url.strip_prefix(url).is_some_and(|rest| rest.is_empty() || rest.starts_with("?renewed="))
 }
 
 /// Deletes the live subscription `record` names, if Business Central still has it. `lists`
@@ -723,12 +769,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_signed_webhook_whose_secret_the_vault_lacks_is_kept_with_a_warning() {
+    async fn a_signed_webhook_whose_secret_the_vault_lacks_is_replaced_without_a_gap() {
         let bc = bc_sandbox().await;
         let mc = mc_sandbox().await;
         let list = mc.admin().create_list("CRONUS customers");
         let dir = tempfile::tempdir().unwrap();
         let project = project(dir.path(), &bc, Some((&mc, &list)), &[("events", "events", "mailchimp")]);
+        vault::generate_key_file(&project.key_file_path()).unwrap();
+        let (vault_path, key_file) = (project.vault_path(), project.key_file_path());
         let (_receiver, base, routes) = handshake_receiver().await;
         let url = format!("{base}/hooks/mailchimp/{MC_TOKEN}");
         let store = Arc::new(SqliteStore::open(&project.state_path()).unwrap());
@@ -737,17 +785,32 @@ mod tests {
             Arc::new(SystemClock),
             UpkeepSettings::default(),
         );
-        // Registered by hand earlier: Mailchimp showed its secret then, to someone else.
+        // Registered earlier by hand (or by a version that did not keep the secret).
         let client = upkeep.mc_client(0, "mc").await.unwrap();
         let by_hand = webhooks::register(&client, &list, &url, &MAILCHIMP_EVENTS).await.unwrap();
-        let secret = by_hand.signing_secret.clone().unwrap();
-        assert!(!format!("{by_hand:?}").contains(&secret), "Debug shows no secret");
+        let lost = by_hand.signing_secret.clone().unwrap();
+        assert!(!format!("{by_hand:?}").contains(&lost), "Debug shows no secret");
+
         let report = upkeep.pass().await;
-        assert_eq!((report.webhooks_kept.len(), report.webhooks_registered.len()), (1, 0), "{report:?}");
         assert!(report.failures.is_empty(), "{report:?}");
-        assert_eq!(report.warnings.len(), 1, "{report:?}");
-        assert!(report.warnings[0].contains("signing secret is not in the vault"), "{}", report.warnings[0]);
-        assert!(!report.warnings[0].contains(MC_TOKEN), "{}", report.warnings[0]);
+        assert_eq!(report.webhooks_replaced, [format!("test-project/mc/{list}")], "{report:?}");
+        let hooks = webhooks::list(&client, &list).await.unwrap();
+        assert_eq!(hooks.len(), 1, "the old one is gone: {hooks:?}");
+        assert_ne!(hooks[0].id, by_hand.id);
+        assert!(hooks[0].url.starts_with(&format!("{url}?renewed=")), "{hooks:?}");
+        // The new secret is checked and kept; it is not the one shown to whoever registered by hand.
+        let checked = upkeep.projects[0].mailchimp_signing.as_ref().unwrap().get().expect("checked now");
+        assert_ne!(checked.as_str(), lost);
+        let key = vault::master_key_from_environment(Some(&key_file)).unwrap();
+        let kept = vault::Vault::open(&vault_path, &key).unwrap().get("mailchimp_webhook_signing_secret").unwrap();
+        assert_eq!(kept.as_deref().map(String::as_str), Some(checked.as_str()));
+        assert!(store.subscriptions().unwrap().iter().any(|r| r.subscription_id == hooks[0].id));
+
+        // The next pass knows the replacement as its own and keeps it.
+        let report = upkeep.pass().await;
+        assert_eq!((report.webhooks_kept.len(), report.webhooks_replaced.len()), (1, 0), "{report:?}");
+        assert_eq!(webhooks::list(&client, &list).await.unwrap().len(), 1);
+        assert!(is_ours(&format!("{url}?renewed=1"), &url) && !is_ours(&format!("{url}x"), &url));
         bc.shutdown().await;
         mc.shutdown().await;
     }
@@ -819,7 +882,6 @@ mod tests {
             }
             let report = upkeep.pass().await;
             assert!(report.failures.is_empty(), "step {n}: {:?}", report.failures);
-            assert!(report.warnings.is_empty(), "step {n}: {:?}", report.warnings);
             assert_eq!(report.created.len() + report.renewed.len() + report.kept.len(), 3, "step {n}: {report:?}");
             if n == 16 {
                 assert_eq!(report.created.len(), 1, "the deleted one is recreated: {report:?}");
