@@ -18,8 +18,10 @@
 //! same de-duplication key: see `src/service/intake_mailchimp.rs`). 24 cases in CI, 256 with
 //! `MLC_LONG=1`.
 
+use crate::common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +38,7 @@ use engine::load::load_project;
 use engine::template::subscriber_hash;
 use proptest::prelude::*;
 use sandbox_business_central::{Sandbox as Bc, SandboxConfig as BcConfig};
-use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc, SandboxConfig as McConfig};
+use sandbox_mailchimp::{DEFAULT_API_KEY, Sandbox as Mc};
 use serde_json::json;
 
 const PEOPLE: usize = 3;
@@ -52,13 +54,6 @@ impl SecretResolver for Secrets {
             other => Err(format!("no secret {other:?}")),
         }
     }
-}
-
-fn stock(flow: &str, file: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(flow).join("pipelines").join(file),
-    )
-    .unwrap()
 }
 
 /// What one step does.
@@ -158,9 +153,7 @@ struct World {
 
 impl World {
     async fn new(status_if_new: &'static str) -> World {
-        let mc = Mc::start(McConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let bc = Bc::start(BcConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let list = mc.admin().create_list("Customers");
+        let (mc, bc, list) = common::mailchimp_and_business_central(BcConfig::default().notification_delay).await;
         let company = bc.admin().company_id("CRONUS USA, Inc.").unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
@@ -168,21 +161,20 @@ impl World {
         std::fs::write(
             dir.join("ml-connector.yaml"),
             format!(
-                "version: 1\nname: consent\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  business_central:\n    connector: business-central\n    concurrency: 1\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: '{list}', status_if_new: {status_if_new}, consent_entity: {CONSENT_ENTITY}}}\n",
-                mc.base_url(),
-                BcConfig::default().tenant,
-                bc.token_url(),
-                bc.base_url()
+                "version: 1\nname: consent\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    concurrency: 1\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: {status_if_new}, consent_entity: {CONSENT_ENTITY}}}\n",
+                mc = common::mailchimp_settings(&mc),
+                bc = common::business_central_settings(&bc),
             ),
         )
         .unwrap();
         std::fs::write(
             dir.join("pipelines/customers-to-members.yaml"),
-            stock("business-central-to-mailchimp", "customers-to-members.yaml"),
+            common::stock_pipeline("business-central-to-mailchimp", "customers-to-members.yaml"),
         )
         .unwrap();
         for f in ["consent.yaml", "email-changes.yaml"] {
-            std::fs::write(dir.join("pipelines").join(f), stock("mailchimp-to-business-central", f)).unwrap();
+            std::fs::write(dir.join("pipelines").join(f), common::stock_pipeline("mailchimp-to-business-central", f))
+                .unwrap();
         }
         let mut registry = Registry::new();
         registry.register(Arc::new(connector_mailchimp::MailchimpConnector));

@@ -7,7 +7,6 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,7 +14,6 @@ use common::{Killed, bin, blocking, run, until};
 use connector_mailchimp::{MailchimpSettings, McClient, webhooks};
 use engine::config::SecretRef;
 use engine::connector::SecretResolver;
-use sandbox_business_central::SandboxConfig as BcConfig;
 use sandbox_mailchimp::DEFAULT_API_KEY;
 use serde_json::json;
 
@@ -26,13 +24,6 @@ impl SecretResolver for Fixed {
     fn resolve(&self, _: &SecretRef) -> Result<String, String> {
         Ok(DEFAULT_API_KEY.to_owned())
     }
-}
-
-fn stock(flow: &str, file: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(flow).join("pipelines").join(file),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,21 +42,20 @@ async fn unsubscribe_in_mailchimp_reaches_business_central_without_an_echo() {
     std::fs::write(
         d.join("ml-connector.yaml"),
         format!(
-            "version: 1\nname: round-trip\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  business_central:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: {list}, status_if_new: subscribed, consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
-            mc.base_url(),
-            BcConfig::default().tenant,
-            bc.token_url(),
-            bc.base_url()
+            "version: 1\nname: round-trip\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}, status_if_new: subscribed, consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
+            mc = common::mailchimp_settings(&mc),
+            bc = common::business_central_settings(&bc),
         ),
     )
     .unwrap();
     std::fs::write(
         d.join("pipelines/customers-to-members.yaml"),
-        stock("business-central-to-mailchimp", "customers-to-members.yaml"),
+        common::stock_pipeline("business-central-to-mailchimp", "customers-to-members.yaml"),
     )
     .unwrap();
     for f in ["consent.yaml", "email-changes.yaml"] {
-        std::fs::write(d.join("pipelines").join(f), stock("mailchimp-to-business-central", f)).unwrap();
+        std::fs::write(d.join("pipelines").join(f), common::stock_pipeline("mailchimp-to-business-central", f))
+            .unwrap();
     }
     let dd = d.clone();
     blocking(move || {

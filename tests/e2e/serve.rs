@@ -149,8 +149,8 @@ async fn a_schedule_fires_on_its_own_without_overlap_and_sigterm_mid_run_loses_a
         &d,
         "ml-connector.yaml",
         &format!(
-            "version: 1\nname: scheduled\nconnections:\n  files: {{connector: jsonl, settings: {{directory: data}}}}\n  mailchimp:\n    connector: mailchimp\n    concurrency: 2\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\nvars: {{list_id: {list}}}\n",
-            mc.base_url()
+            "version: 1\nname: scheduled\nconnections:\n  files: {{connector: jsonl, settings: {{directory: data}}}}\n  mailchimp:\n    connector: mailchimp\n    concurrency: 2\n    settings: {mc}\nvars: {{list_id: {list}}}\n",
+            mc = common::mailchimp_settings(&mc),
         ),
     );
     write(
@@ -254,10 +254,8 @@ async fn an_unsubscribe_reaches_business_central_through_the_inbox_and_a_kill_af
         &d,
         "ml-connector.yaml",
         &format!(
-            "version: 1\nname: return-flow\nconnections:\n  events: {{connector: inbox}}\n  business_central:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
-            BcConfig::default().tenant,
-            bc.token_url(),
-            bc.base_url()
+            "version: 1\nname: return-flow\nconnections:\n  events: {{connector: inbox}}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
+            bc = common::business_central_settings(&bc),
         ),
     );
     let stock =

@@ -38,11 +38,9 @@ async fn a_business_central_change_reaches_mailchimp_through_a_notification() {
     std::fs::write(
         d.join("ml-connector.yaml"),
         format!(
-            "version: 1\nname: notified\nconnections:\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  business_central:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: '{list}', status_if_new: subscribed}}\n",
-            mc.base_url(),
-            BcConfig::default().tenant,
-            bc.token_url(),
-            bc.base_url()
+            "version: 1\nname: notified\nconnections:\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: subscribed}}\n",
+            mc = common::mailchimp_settings(&mc),
+            bc = common::business_central_settings(&bc),
         ),
     )
     .unwrap();

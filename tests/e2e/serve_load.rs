@@ -68,11 +68,9 @@ async fn handshakes_are_answered_well_within_five_seconds_while_3000_events_arri
     std::fs::write(
         d.join("ml-connector.yaml"),
         format!(
-            "version: 1\nname: load\nconnections:\n  events: {{connector: inbox}}\n  out: {{connector: jsonl, settings: {{directory: out}}}}\n  mailchimp:\n    connector: mailchimp\n    settings: {{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}\n  bc:\n    connector: business-central\n    settings: {{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}\nvars: {{list_id: {list}}}\n",
-            mc.base_url(),
-            BcConfig::default().tenant,
-            bc.token_url(),
-            bc.base_url()
+            "version: 1\nname: load\nconnections:\n  events: {{connector: inbox}}\n  out: {{connector: jsonl, settings: {{directory: out}}}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  bc:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}}}\n",
+            mc = common::mailchimp_settings(&mc),
+            bc = common::business_central_settings(&bc),
         ),
     )
     .unwrap();

@@ -78,3 +78,28 @@ pub async fn mailchimp_and_business_central(
     let list = mc.admin().create_list("Customers");
     (mc, bc, list)
 }
+
+/// The `settings:` (a YAML flow mapping) of a `mailchimp` connection to the sandbox `mc`, its
+/// API key in the vault as `mailchimp_api_key`.
+pub fn mailchimp_settings(mc: &sandbox_mailchimp::Sandbox) -> String {
+    format!("{{auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}, base_url: '{}'}}", mc.base_url())
+}
+
+/// The `settings:` (a YAML flow mapping) of a `business-central` connection to the sandbox
+/// `bc`'s company CRONUS USA, Inc., its client secret in the vault as `bc_client_secret`.
+pub fn business_central_settings(bc: &sandbox_business_central::Sandbox) -> String {
+    format!(
+        "{{tenant: '{}', environment: production, company: 'CRONUS USA, Inc.', client_id: bc-client, credential: {{type: secret, secret: {{secret: bc_client_secret}}}}, token_url: '{}', base_url: '{}'}}",
+        sandbox_business_central::SandboxConfig::default().tenant,
+        bc.token_url(),
+        bc.base_url()
+    )
+}
+
+/// The text of a stock pipeline file: `mappings/<flow>/pipelines/<file>`.
+pub fn stock_pipeline(flow: &str, file: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(flow).join("pipelines").join(file),
+    )
+    .unwrap()
+}

@@ -300,9 +300,9 @@ impl BcWorld {
         });
         let company = bc.admin().company_id(COMPANY).unwrap();
         let list = mc.admin().create_list("CRONUS customers");
-        let dir = stock_project("business-central-to-mailchimp", &BC_PIPELINES, |p| p);
+        let dir =
+            stock_project("business-central-to-mailchimp", &BC_PIPELINES, |p| bc_project(p, &mc, &bc, &list, tuning));
         let w = BcWorld { mc, bc, company, list, dir, rt };
-        w.write_project(tuning);
         assert_eq!(w.ml(&["secrets", "set", "mailchimp_api_key"], DEFAULT_API_KEY).0, 0);
         assert_eq!(w.ml(&["secrets", "set", "bc_client_secret"], &BcConfig::default().client_secret).0, 0);
         let (code, out) = w.ml(&["validate"], "");
@@ -310,35 +310,11 @@ impl BcWorld {
         w
     }
 
-    /// (Re)writes the stock project file, pointed at the sandboxes and the test audience.
+    /// Rewrites the project file with other `tuning`.
     pub fn write_project(&self, tuning: Tuning) {
-        let Tuning { timeout_seconds, max_attempts, page_size, default_currency } = tuning;
         let stock = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/business-central-to-mailchimp");
         let p = std::fs::read_to_string(stock.join("ml-connector.yaml")).unwrap();
-        let p = replace(
-            p,
-            "credential: {type: secret, secret: {secret: bc_client_secret}}",
-            &format!(
-                "credential: {{type: secret, secret: {{secret: bc_client_secret}}}}\n      token_url: '{}'\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
-                self.bc.token_url(),
-                self.bc.base_url()
-            ),
-        );
-        let p = replace(
-            p,
-            "auth: {type: api_key, key: {secret: mailchimp_api_key}}",
-            &format!(
-                "auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
-                self.mc.base_url()
-            ),
-        );
-        // Quoted: an audience id may be all digits (or read as a float, `1e5…`).
-        let p = replace(p, "list_id: a1b2c3d4e5", &format!("list_id: '{}'", self.list));
-        let p = replace(p, "page_size: 500", &format!("page_size: {page_size}"));
-        let p = match default_currency {
-            Some(c) => replace(p, "default_currency: USD", &format!("default_currency: {c}")),
-            None => replace(p, "  default_currency: USD\n", ""),
-        };
+        let p = bc_project(p, &self.mc, &self.bc, &self.list, tuning);
         std::fs::write(self.dir.path().join("ml-connector.yaml"), p).unwrap();
     }
 
@@ -361,6 +337,36 @@ impl BcWorld {
 
     pub fn state(&self) -> Value {
         mailchimp_state(&self.mc, &self.list, STORE)
+    }
+}
+
+/// The stock BC → Mailchimp project file `p`, pointed at the sandboxes and the test audience,
+/// with `tuning`.
+fn bc_project(p: String, mc: &Mc, bc: &Bc, list: &str, tuning: Tuning) -> String {
+    let Tuning { timeout_seconds, max_attempts, page_size, default_currency } = tuning;
+    let p = replace(
+        p,
+        "credential: {type: secret, secret: {secret: bc_client_secret}}",
+        &format!(
+            "credential: {{type: secret, secret: {{secret: bc_client_secret}}}}\n      token_url: '{}'\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
+            bc.token_url(),
+            bc.base_url()
+        ),
+    );
+    let p = replace(
+        p,
+        "auth: {type: api_key, key: {secret: mailchimp_api_key}}",
+        &format!(
+            "auth: {{type: api_key, key: {{secret: mailchimp_api_key}}}}\n      base_url: '{}'\n      timeout_seconds: {timeout_seconds}\n      max_attempts: {max_attempts}",
+            mc.base_url()
+        ),
+    );
+    // Quoted: an audience id may be all digits (or read as a float, `1e5…`).
+    let p = replace(p, "list_id: a1b2c3d4e5", &format!("list_id: '{list}'"));
+    let p = replace(p, "page_size: 500", &format!("page_size: {page_size}"));
+    match default_currency {
+        Some(c) => replace(p, "default_currency: USD", &format!("default_currency: {c}")),
+        None => replace(p, "  default_currency: USD\n", ""),
     }
 }
 
