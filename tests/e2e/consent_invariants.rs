@@ -155,18 +155,12 @@ impl World {
     async fn new(status_if_new: &'static str) -> World {
         let (mc, bc, list) = common::mailchimp_and_business_central(BcConfig::default().notification_delay).await;
         let company = bc.admin().company_id("CRONUS USA, Inc.").unwrap();
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = common::project_dir(&format!(
+            "version: 1\nname: consent\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    concurrency: 1\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: {status_if_new}, consent_entity: {CONSENT_ENTITY}}}\n",
+            mc = common::mailchimp_settings(&mc),
+            bc = common::business_central_settings(&bc),
+        ));
         let dir = tmp.path().to_path_buf();
-        std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-        std::fs::write(
-            dir.join("ml-connector.yaml"),
-            format!(
-                "version: 1\nname: consent\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    concurrency: 1\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: {status_if_new}, consent_entity: {CONSENT_ENTITY}}}\n",
-                mc = common::mailchimp_settings(&mc),
-                bc = common::business_central_settings(&bc),
-            ),
-        )
-        .unwrap();
         std::fs::write(
             dir.join("pipelines/customers-to-members.yaml"),
             common::stock_pipeline("business-central-to-mailchimp", "customers-to-members.yaml"),

@@ -36,18 +36,12 @@ async fn unsubscribe_in_mailchimp_reaches_business_central_without_an_echo() {
     );
     let ada_id = ada["id"].as_str().unwrap().to_owned();
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir(&format!(
+        "version: 1\nname: round-trip\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}, status_if_new: subscribed, consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
+        mc = common::mailchimp_settings(&mc),
+        bc = common::business_central_settings(&bc),
+    ));
     let d = dir.path().to_path_buf();
-    std::fs::create_dir_all(d.join("pipelines")).unwrap();
-    std::fs::write(
-        d.join("ml-connector.yaml"),
-        format!(
-            "version: 1\nname: round-trip\nconnections:\n  events: {{connector: inbox}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}, status_if_new: subscribed, consent_entity: contoso/marketing/v1.0/customerConsents}}\n",
-            mc = common::mailchimp_settings(&mc),
-            bc = common::business_central_settings(&bc),
-        ),
-    )
-    .unwrap();
     std::fs::write(
         d.join("pipelines/customers-to-members.yaml"),
         common::stock_pipeline("business-central-to-mailchimp", "customers-to-members.yaml"),

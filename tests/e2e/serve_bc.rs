@@ -6,7 +6,6 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,21 +31,17 @@ async fn a_business_central_change_reaches_mailchimp_through_a_notification() {
         json!({"type": "Person", "displayName": "Alan Turing", "email": "alan@example.com"}),
     );
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir(&format!(
+        "version: 1\nname: notified\nconnections:\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: subscribed}}\n",
+        mc = common::mailchimp_settings(&mc),
+        bc = common::business_central_settings(&bc),
+    ));
     let d = dir.path().to_path_buf();
-    std::fs::create_dir_all(d.join("pipelines")).unwrap();
-    std::fs::write(
-        d.join("ml-connector.yaml"),
-        format!(
-            "version: 1\nname: notified\nconnections:\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  business_central:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: '{list}', status_if_new: subscribed}}\n",
-            mc = common::mailchimp_settings(&mc),
-            bc = common::business_central_settings(&bc),
-        ),
-    )
-    .unwrap();
-    let stock = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("mappings/business-central-to-mailchimp/pipelines/customers-to-members.yaml");
-    let pipeline = std::fs::read_to_string(stock).unwrap().replacen("\nsource:", "\nschedule: webhook\nsource:", 1);
+    let pipeline = common::stock_pipeline("business-central-to-mailchimp", "customers-to-members.yaml").replacen(
+        "\nsource:",
+        "\nschedule: webhook\nsource:",
+        1,
+    );
     std::fs::write(d.join("pipelines/customers-to-members.yaml"), pipeline).unwrap();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -62,18 +62,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn handshakes_are_answered_well_within_five_seconds_while_3000_events_arrive() {
     let (mc, bc, list) = common::mailchimp_and_business_central(Duration::from_millis(200)).await;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir(&format!(
+        "version: 1\nname: load\nconnections:\n  events: {{connector: inbox}}\n  out: {{connector: jsonl, settings: {{directory: out}}}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  bc:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}}}\n",
+        mc = common::mailchimp_settings(&mc),
+        bc = common::business_central_settings(&bc),
+    ));
     let d = dir.path().to_path_buf();
-    std::fs::create_dir_all(d.join("pipelines")).unwrap();
-    std::fs::write(
-        d.join("ml-connector.yaml"),
-        format!(
-            "version: 1\nname: load\nconnections:\n  events: {{connector: inbox}}\n  out: {{connector: jsonl, settings: {{directory: out}}}}\n  mailchimp:\n    connector: mailchimp\n    settings: {mc}\n  bc:\n    connector: business-central\n    settings: {bc}\nvars: {{list_id: {list}}}\n",
-            mc = common::mailchimp_settings(&mc),
-            bc = common::business_central_settings(&bc),
-        ),
-    )
-    .unwrap();
     for (name, connection, entity, cursor) in [
         ("customers", "bc", "customers", "{field: lastModifiedDateTime}"),
         ("events", "events", "mailchimp", "{field: seq, kind: number}"),

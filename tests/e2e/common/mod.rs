@@ -103,3 +103,11 @@ pub fn stock_pipeline(flow: &str, file: &str) -> String {
     )
     .unwrap()
 }
+
+/// A temporary project directory: `project` as its project file, and an empty `pipelines/`.
+pub fn project_dir(project: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("ml-connector.yaml"), project).unwrap();
+    dir
+}
